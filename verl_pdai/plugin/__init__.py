@@ -1,0 +1,1 @@
+"""Thin adapters that meet verl: one module per verl concept."""
