@@ -1,0 +1,55 @@
+"""Plugin discovery for real: the installed package, fresh interpreters that only ``import verl``."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+PROBE = """
+import json, sys
+import verl
+from verl.experimental.reward_loop.reward_manager import get_reward_manager_cls
+print(json.dumps({
+    "reward_manager": get_reward_manager_cls("pdai_stepwise").__module__,
+    "heavy": sorted(m for m in ("vllm", "math_verify") if m in sys.modules),
+}))
+"""
+
+
+def python(code: str, env_extra: dict | None = None) -> subprocess.CompletedProcess:
+    import os
+
+    env = {**os.environ, **(env_extra or {})}
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=180, env=env)
+
+
+def test_plain_import_verl_registers_components_and_stays_light():
+    done = python(PROBE)
+    assert done.returncode == 0, done.stderr
+    found = json.loads(done.stdout.strip().splitlines()[-1])
+    assert found["reward_manager"] == "verl_pdai.plugin.reward_manager"
+    assert found["heavy"] == []  # no vllm; math-verify only in the scoring worker processes
+
+
+def test_verl_plugin_switch_off_leaves_components_unregistered():
+    """Proves the registration above came from the entry point, not from some other import."""
+    done = python(PROBE, {"VERL_USE_EXTERNAL_PLUGINS": "none"})
+    assert done.returncode != 0 and "Unknown reward manager: pdai_stepwise" in done.stderr
+
+
+def test_failing_registration_is_logged_loudly_with_its_cause():
+    code = "import sys; sys.modules['verl_pdai.plugin.reward_manager'] = None; import verl"
+    done = python(code)
+    assert done.returncode == 0  # verl swallows the plugin error ...
+    assert "verl_pdai: registering components with verl failed" in done.stderr  # ... we do not
+    assert "ModuleNotFoundError" in done.stderr or "ImportError" in done.stderr
+
+
+def test_doctor_lists_the_registered_components():
+    done = subprocess.run(
+        [sys.executable, "-m", "verl_pdai.cli", "doctor"], capture_output=True, text=True, timeout=180
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "reward_manager" in done.stdout and "pdai_stepwise" in done.stdout
+    assert "verl 0.9" in done.stdout

@@ -1,0 +1,56 @@
+"""The stepwise reward as plain Python, for projects with or without verl.
+
+    >>> from verl_pdai.api import score
+    >>> result = score("Step 1: 3 \\cdot 4 = 12.\n\nSo the answer is \\boxed{12}.", "12")
+    >>> result.acc, result.num_steps
+    (1.0, 2)
+
+``compute_score`` has the signature of verl's custom reward functions, so verl's stock managers can use the
+same checker: ``reward.custom_reward_function.path=pkg://verl_pdai.api`` and
+``reward.custom_reward_function.name=compute_score``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from verl_pdai.core.bounded import shared_scorer
+from verl_pdai.core.scoring import ScoreResult, StepwiseConfig
+from verl_pdai.plugin.fields import extra_info_of, reference_solution_of
+
+__all__ = ["ScoreResult", "StepwiseConfig", "compute_score", "score"]
+
+
+def score(
+    response: str,
+    ground_truth: object,
+    reference_solution: str | None = None,
+    *,
+    config: StepwiseConfig | Mapping[str, object] | None = None,
+) -> ScoreResult:
+    """Score one response text against ``ground_truth`` (str, number or list of accepted answers).
+
+    Runs in a shared pool of worker processes with a hard time bound (``config.timeout_s``); never raises
+    on any response text.
+    """
+    if not isinstance(config, StepwiseConfig):
+        config = StepwiseConfig.from_mapping(config)
+    return shared_scorer(config).score([str(response)], ground_truth, reference_solution)
+
+
+def compute_score(
+    data_source: str,
+    solution_str: str,
+    ground_truth: object,
+    extra_info: Mapping[str, object] | None = None,
+    **kwargs: object,
+) -> dict[str, object]:
+    """verl's custom reward function signature; ``score`` is the reward, the rest goes to reward_extra_info.
+
+    Extra keyword arguments (from ``custom_reward_function.reward_kwargs``) are StepwiseConfig fields.
+    verl's stock managers score the decoded text, so injected hints cannot be excluded here: use the
+    ``pdai_stepwise`` manager for hinted rollouts.
+    """
+    del data_source  # one checker for every source: the point is that the baseline uses the same one
+    result = score(solution_str, ground_truth, reference_solution_of(extra_info), config=kwargs or None)
+    return {"score": result.score, **extra_info_of(result, None)}

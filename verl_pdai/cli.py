@@ -1,0 +1,114 @@
+"""The ``verl-pdai`` command: ``doctor`` (what verl sees of the plugin) and ``score`` (score responses)."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import importlib.metadata
+import importlib.util
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+SAMPLES = Path(__file__).parent / "samples"
+
+# verl registry kind -> (module, attribute) holding {name: component}
+REGISTRIES = {
+    "reward_manager": ("verl.experimental.reward_loop.reward_manager.registry", "REWARD_MANAGER"),
+    "agent_loop": ("verl.experimental.agent_loop.agent_loop", "_agent_loop_registry"),
+    "adv_estimator": ("verl.trainer.ppo.core_algos", "ADV_ESTIMATOR_REGISTRY"),
+    "trainer": ("verl.trainer.ppo.v1.trainer_base", "TRAINER_REGISTRY"),
+}
+
+
+def _component_path(component: object) -> str:
+    if isinstance(component, dict):  # the agent-loop registry stores hydra targets
+        return str(component.get("_target_", component))
+    module = getattr(component, "__module__", "")
+    return f"{module}.{getattr(component, '__qualname__', getattr(component, '__name__', repr(component)))}"
+
+
+def registered_components() -> dict[str, dict[str, str]]:
+    """verl_pdai components found in verl's own registries after a plain ``import verl``."""
+    import verl  # noqa: F401  (runs verl's entry-point discovery)
+
+    found: dict[str, dict[str, str]] = {}
+    for kind, (module_name, attribute) in REGISTRIES.items():
+        try:
+            registry = getattr(importlib.import_module(module_name), attribute)
+        except Exception as exc:  # report, do not crash the doctor
+            found[kind] = {"<error>": f"{type(exc).__name__}: {exc}"}
+            continue
+        found[kind] = {
+            name: _component_path(component)
+            for name, component in registry.items()
+            if _component_path(component).startswith("verl_pdai.")
+        }
+    return found
+
+
+def doctor(args: argparse.Namespace) -> int:
+    """Print versions and the verl_pdai components verl's registries hold; non-zero if one is missing."""
+    import verl
+
+    from verl_pdai import __version__
+    from verl_pdai.plugin.registration import COMPONENTS
+
+    plugins = [ep.name for ep in importlib.metadata.entry_points(group="verl.plugins")]
+    print(f"verl {verl.__version__} | verl_pdai {__version__} | python {sys.version.split()[0]}")
+    print(f"verl.plugins entry points: {', '.join(plugins) or '<none>'}")
+    print(f"vllm installed: {importlib.util.find_spec('vllm') is not None} (needed on GPU nodes only)")
+    found = registered_components()
+    missing = []
+    for kind, names in found.items():
+        for name, path in sorted(names.items()):
+            print(f"  {kind:<15} {name:<18} -> {path}")
+    for entries in COMPONENTS.values():
+        for kind, name in entries:
+            if name not in found.get(kind, {}):
+                missing.append(f"{kind}:{name}")
+    if missing:
+        print(f"MISSING from verl's registries: {', '.join(missing)} (see the error logged by verl_pdai)")
+        return 1
+    print("all verl_pdai components are registered")
+    if args.check_scoring:
+        return score_samples(SAMPLES / "responses.jsonl", limit=3)
+    return 0
+
+
+def score_samples(path: Path, limit: int | None = None) -> int:
+    """Score a JSONL file of {"response", "ground_truth", "reference_solution"?} rows and print a table."""
+    from verl_pdai.api import score
+
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    print(f"{'#':>2} {'acc':>4} {'process':>8} {'score':>7} {'steps':>5} {'false':>5} {'pred':<16} note")
+    for index, row in enumerate(rows[:limit]):
+        result = score(row["response"], row["ground_truth"], row.get("reference_solution"))
+        note = "timed out" if result.timed_out else (result.error or row.get("note", ""))
+        print(
+            f"{index:>2} {result.acc:>4.0f} {result.process_score:>8.3f} {result.score:>7.3f} {result.num_steps:>5} "
+            f"{result.num_false_claims:>5} {result.pred[:16]:<16} {note}"
+        )
+    return 0
+
+
+def score_command(args: argparse.Namespace) -> int:
+    return score_samples(Path(args.file) if args.file else SAMPLES / "responses.jsonl")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="verl-pdai", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    doctor_parser = commands.add_parser("doctor", help="show what verl's registries hold of verl_pdai")
+    doctor_parser.add_argument("--check-scoring", action="store_true", help="also score shipped samples")
+    doctor_parser.set_defaults(func=doctor)
+    score_parser = commands.add_parser("score", help="score a JSONL of responses (default: shipped samples)")
+    score_parser.add_argument("file", nargs="?", help="JSONL rows with response, ground_truth, reference_solution")
+    score_parser.set_defaults(func=score_command)
+    args = parser.parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
