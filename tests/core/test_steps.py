@@ -353,3 +353,170 @@ def test_is_pure_stdlib() -> None:
         node.module.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module
     }
     assert imported <= {"__future__", "re", "bisect", "dataclasses"}
+
+
+# ------------------------------------------------------------------------------------ sentence splitting
+
+SENTENCE_CASES = [
+    # (id, text, expected step texts with sentences=True)
+    (
+        "math paragraph",
+        "We have $x + y = 10$. Since $x = 3$, we get $y = 7$. Thus $xy = 21$.",
+        ["We have $x + y = 10$.", "Since $x = 3$, we get $y = 7$.", "Thus $xy = 21$."],
+    ),
+    ("next sentence starts with math", "So $a = 2$. $b$ is odd.", ["So $a = 2$.", "$b$ is odd."]),
+    ("period closing inline math", "Then $x = 3.$ Next we add.", ["Then $x = 3.$", "Next we add."]),
+    ("period inside inline math", "Take $a. B$ here. Done.", ["Take $a. B$ here.", "Done."]),
+    ("inline paren math", "Let \\(a. B\\) hold. Then stop.", ["Let \\(a. B\\) hold.", "Then stop."]),
+    ("next sentence opens paren math", "First. \\(x\\) is big.", ["First.", "\\(x\\) is big."]),
+    ("bracket display kept whole", "We get \\[x. Y\\] and so. Next.", ["We get \\[x. Y\\] and so.", "Next."]),
+    ("dollar display kept whole", "so $$x. Y$$ and. More", ["so $$x. Y$$ and.", "More"]),
+    (
+        "multi-line display kept whole",
+        "A. We see\n$$\nx. Y\n\nZ\n$$ ok. Then",
+        ["A. We see", "$$\nx. Y\n\nZ\n$$ ok.", "Then"],
+    ),
+    ("abbreviation e.g.", "Use a trick, e.g. The one above. Done.", ["Use a trick, e.g. The one above.", "Done."]),
+    ("abbreviation i.e.", "The root, i.e. The value. Next.", ["The root, i.e. The value.", "Next."]),
+    ("abbreviation etc.", "Sums, products, etc. Then more.", ["Sums, products, etc. Then more."]),
+    ("abbreviation Fig.", "See Fig. Two. Then.", ["See Fig. Two.", "Then."]),
+    (
+        "decimal",
+        "The ratio is 3.5 and 2.25. Then x = 1.5. Done.",
+        ["The ratio is 3.5 and 2.25.", "Then x = 1.5.", "Done."],
+    ),
+    ("ellipsis", "So on... Then we stop.", ["So on... Then we stop."]),
+    ("lowercase next word", "It is 3. then we go.", ["It is 3. then we go."]),
+    ("no space after period", "It is 3.Then", ["It is 3.Then"]),
+    ("enumeration marker", "A. First option. Then.", ["A. First option.", "Then."]),
+    ("escaped dollar is not math", "It costs \\$5. Then more.", ["It costs \\$5.", "Then more."]),
+    ("number ends a sentence", "The total is 24. Then we halve it.", ["The total is 24.", "Then we halve it."]),
+    ("lines split as before", "One. Two.\nThree. four.", ["One.", "Two.", "Three. four."]),
+    (
+        "heading section not split",
+        "Step 1: Add. Then carry.\nStep 2: Done. Yes.",
+        ["Step 1: Add. Then carry.", "Step 2: Done. Yes."],
+    ),
+    ("list item not split", "1. Expand. Then collect.\n2. Solve.", ["1. Expand. Then collect.", "2. Solve."]),
+    ("trailing period", "Just one sentence.", ["Just one sentence."]),
+    ("unicode capital", "Fin. Élan follows.", ["Fin.", "Élan follows."]),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), [c[1:] for c in SENTENCE_CASES], ids=[c[0] for c in SENTENCE_CASES])
+def test_sentence_rules(text: str, expected: list[str]) -> None:
+    steps = segment_steps(text, sentences=True)
+    assert [s.text for s in steps] == expected
+    assert_invariants(text, steps)
+
+
+@pytest.mark.parametrize("case", SEGMENTATION_CASES, ids=[c[0] for c in SEGMENTATION_CASES])
+def test_sentences_false_is_the_default(case: tuple[str, str, list[str]]) -> None:
+    text = case[1]
+    assert segment_steps(text, sentences=False) == segment_steps(text)
+
+
+def test_math_style_reference_splits_into_sentences() -> None:
+    text = (
+        "Since $\\triangle ABC$ is isosceles, $\\angle B = \\angle C = 40^\\circ$. The angles sum to $180^\\circ$, "
+        "so $\\angle A = 180^\\circ - 80^\\circ = 100^\\circ$. Hence the answer is $\\boxed{100}$."
+    )
+    assert len(segment_steps(text)) == 1
+    steps = texts_of_sentences(text)
+    assert len(steps) == 3
+    assert steps[-1] == "Hence the answer is $\\boxed{100}$."
+
+
+def texts_of_sentences(text: str, **kwargs: int) -> list[str]:
+    return [step.text for step in segment_steps(text, sentences=True, **kwargs)]
+
+
+@pytest.mark.parametrize(
+    ("text", "max_steps", "expected"),
+    [
+        ("One. Two. Three.\nD\nE", 2, ["One.", "Two. Three.\nD\nE"]),
+        ("One. Two. Three. Four.", 3, ["One.", "Two.", "Three. Four."]),
+        ("One. Two.", 1, ["One. Two."]),
+        ("One. Two.\nThree", 3, ["One.", "Two.", "Three"]),
+    ],
+)
+def test_sentences_respect_max_steps(text: str, max_steps: int, expected: list[str]) -> None:
+    steps = segment_steps(text, max_steps=max_steps, sentences=True)
+    assert [s.text for s in steps] == expected
+    assert_invariants(text, steps)
+
+
+def test_sentences_cap_on_one_long_line() -> None:
+    text = "Sentence number one is here. " * 2000
+    steps = segment_steps(text, sentences=True)
+    assert len(steps) == 512
+    assert steps[0].text == "Sentence number one is here."
+    assert steps[-1].end == len(text.rstrip())
+    assert_invariants(text, steps)
+
+
+SENTENCE_TOKENS = [
+    *STRUCTURE_TOKENS,
+    ". ",
+    ".",
+    " A",
+    " The",
+    "e.g. ",
+    "3.5",
+    "...",
+    "\\(",
+    "\\)",
+    "\\$",
+    ".$ ",
+    "$. ",
+    "\u00c9",
+]
+sentence_text = st.lists(st.sampled_from(SENTENCE_TOKENS), max_size=60).map("".join)
+
+
+@settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow])
+@given(text=sentence_text | st.text(max_size=200), max_steps=st.integers(min_value=1, max_value=8))
+def test_property_sentence_invariants(text: str, max_steps: int) -> None:
+    for cap in (512, max_steps):
+        steps = segment_steps(text, max_steps=cap, sentences=True)
+        assert len(steps) <= cap
+        assert_invariants(text, steps)
+
+
+@settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow])
+@given(text=sentence_text, cut=st.integers(min_value=0, max_value=400))
+def test_property_sentences_stable_under_appending(text: str, cut: int) -> None:
+    full = segment_steps(text, sentences=True)
+    prefix = segment_steps(text[:cut], sentences=True)
+    keep = max(len(prefix) - 1, 0)
+    assert prefix[:keep] == full[:keep]
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@given(text=sentence_text)
+def test_property_sentences_refine_the_default_steps(text: str) -> None:
+    # every sentence piece lies inside one default step, and the pieces of a step span exactly that step
+    coarse = segment_steps(text)
+    fine = segment_steps(text, sentences=True)
+    for step in coarse:
+        inside = [s for s in fine if step.start <= s.start and s.end <= step.end]
+        assert inside and inside[0].start == step.start and inside[-1].end == step.end
+    assert sum(1 for s in fine if any(c.start <= s.start and s.end <= c.end for c in coarse)) == len(fine)
+
+
+@pytest.mark.parametrize("name", list(ADVERSARIAL))
+def test_adversarial_input_is_fast_with_sentences(name: str) -> None:
+    text = ADVERSARIAL[name]
+    started = time.perf_counter()
+    steps = segment_steps(text, sentences=True)
+    elapsed = time.perf_counter() - started
+    assert elapsed < 1.0, f"{name}: {elapsed:.3f}s"
+    assert len(steps) <= 512
+
+
+def test_sentence_adversarial_periods_are_fast() -> None:
+    for text in ("e.g. " * 200_000, ". A" * 300_000, "$. $" * 250_000, "x." * 500_000):
+        started = time.perf_counter()
+        steps = segment_steps(text, sentences=True)
+        assert time.perf_counter() - started < 1.0
+        assert len(steps) <= 512

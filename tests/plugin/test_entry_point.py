@@ -10,8 +10,10 @@ PROBE = """
 import json, sys
 import verl
 from verl.experimental.reward_loop.reward_manager import get_reward_manager_cls
+from verl.experimental.agent_loop.agent_loop import _agent_loop_registry
 print(json.dumps({
     "reward_manager": get_reward_manager_cls("pdai_stepwise").__module__,
+    "agent_loop": _agent_loop_registry["pdai_hint"]["_target_"],
     "heavy": sorted(m for m in ("vllm", "math_verify") if m in sys.modules),
 }))
 """
@@ -29,6 +31,7 @@ def test_plain_import_verl_registers_components_and_stays_light():
     assert done.returncode == 0, done.stderr
     found = json.loads(done.stdout.strip().splitlines()[-1])
     assert found["reward_manager"] == "verl_pdai.plugin.reward_manager"
+    assert found["agent_loop"] == "verl_pdai.plugin.agent_loop.PdaiHintAgentLoop"
     assert found["heavy"] == []  # no vllm; math-verify only in the scoring worker processes
 
 
@@ -52,4 +55,5 @@ def test_doctor_lists_the_registered_components():
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "reward_manager" in done.stdout and "pdai_stepwise" in done.stdout
+    assert "agent_loop" in done.stdout and "pdai_hint" in done.stdout
     assert "verl 0.9" in done.stdout

@@ -26,8 +26,11 @@ class BoundedScorer:
             memory_limit_mb=self.config.memory_limit_mb or None,
         )
 
-    def _payload(self, pieces: Sequence[str], ground_truth: object, reference_solution: str | None) -> dict:
+    def _payload(
+        self, pieces: Sequence[str], ground_truth: object, reference_solution: str | None, outcome_only: bool = False
+    ) -> dict:
         return {
+            "outcome_only": outcome_only,
             "pieces": [str(p) for p in pieces],
             "ground_truths": ground_truth_candidates(ground_truth),
             "reference_solution": str(reference_solution or ""),
@@ -51,10 +54,18 @@ class BoundedScorer:
         return self._result(self.pool.call(payload, timeout_s=self.config.timeout_s))
 
     async def ascore(
-        self, pieces: Sequence[str], ground_truth: object, reference_solution: str | None = None
+        self,
+        pieces: Sequence[str],
+        ground_truth: object,
+        reference_solution: str | None = None,
+        *,
+        outcome_only: bool = False,
     ) -> ScoreResult:
-        """Async variant for reward-loop actors: the event loop is never blocked."""
-        payload = self._payload(pieces, ground_truth, reference_solution)
+        """Async variant for reward-loop actors and agent loops: the event loop is never blocked.
+
+        ``outcome_only`` skips the step checks (a preview only needs its final answer verified).
+        """
+        payload = self._payload(pieces, ground_truth, reference_solution, outcome_only)
         return self._result(await self.pool.acall(payload, timeout_s=self.config.timeout_s))
 
     def close(self) -> None:

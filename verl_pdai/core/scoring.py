@@ -219,6 +219,8 @@ def score_response(
     ground_truths: Sequence[str],
     reference_solution: str = "",
     config: StepwiseConfig | None = None,
+    *,
+    outcome_only: bool = False,
 ) -> ScoreResult:
     """Score the model-written ``pieces`` of one response (in order; hints already removed).
 
@@ -232,6 +234,9 @@ def score_response(
     result.pred, result.thinking_closed = pred[:1000], closed
     result.acc = 1.0 if correct else 0.0
     result.outcome = config.outcome_weight * result.acc
+    if outcome_only:
+        result.score = result.outcome
+        return result
     steps = _segment_pieces(pieces, config.max_steps)
     result.num_steps = len(steps)
     result.step_char_ends = [s.end for s in steps]
@@ -248,5 +253,6 @@ def score_request(payload: dict) -> dict:
         [str(g) for g in payload.get("ground_truths") or []],
         str(payload.get("reference_solution") or ""),
         config,
+        outcome_only=bool(payload.get("outcome_only")),
     )
     return result.to_dict()

@@ -12,7 +12,10 @@ on it, so display math is never split):
 1. A step starts at every non-empty line, except that
 2. a step opened by a heading ("Step k", "**Step k:**", "### ...") or a numbered list item ("1.", "2)",
    "(3)") at line start runs on over the following lines until the next blank line, heading or list item.
-3. Beyond ``max_steps`` the rest of the text merges into the last step.
+3. With ``sentences=True`` a step made by rule 1 (not a heading/list section: the author's structure wins)
+   is split further after each sentence end, see :func:`_sentence_ends`. MATH-style references are often
+   one paragraph on one line; this is what lets a hint reveal part of them.
+4. Beyond ``max_steps`` the rest of the text merges into the last step.
 
 Lines end at "\n" ("\r\n" works: "\r" is trailing whitespace); a lone "\r" does not end a line.
 Everything is linear in the text length: display blocks are found with one forward scan whose closer
@@ -56,8 +59,12 @@ class Step:
     text: str
 
 
-def segment_steps(text: str, *, max_steps: int = 512) -> list[Step]:
-    """Split ``text`` into non-overlapping, trimmed steps covering all of its non-whitespace characters."""
+def segment_steps(text: str, *, max_steps: int = 512, sentences: bool = False) -> list[Step]:
+    """Split ``text`` into non-overlapping, trimmed steps covering all of its non-whitespace characters.
+
+    ``sentences=True`` also splits plain (non-section) steps at sentence ends; the default keeps one step per
+    line/paragraph. Either way the result is stable under appending (only the last step may change).
+    """
     if max_steps < 1:
         raise ValueError(f"max_steps must be >= 1, got {max_steps}")
     blocks = _display_blocks(text)
@@ -66,15 +73,24 @@ def segment_steps(text: str, *, max_steps: int = 512) -> list[Step]:
     pos = 0
     while (match := _NON_SPACE.search(text, pos)) is not None:
         start = match.start()
-        if len(spans) == max_steps - 1:
+        if len(spans) >= max_steps - 1:
             spans.append((start, len(text.rstrip())))
             break
         if _SECTION_START.match(text, start):
             stop = _section_end(text, start, blocks, starts)
+            spans.append((start, start + len(text[start:stop].rstrip())))
         else:
             stop = _line_end(text, start, blocks, starts)
-        spans.append((start, start + len(text[start:stop].rstrip())))
+            end = start + len(text[start:stop].rstrip())
+            room = max_steps - 1 - len(spans)  # more cuts would be merged again by the cap
+            cuts = _sentence_ends(text, start, end, blocks, starts, room) if sentences else []
+            for cut in cuts:
+                spans.append((start, cut))
+                start = _NON_SPACE.search(text, cut).start()  # a cut is always followed by a non-space
+            spans.append((start, end))
         pos = stop
+    if len(spans) > max_steps:  # sentence pieces overflowed the cap: merge the rest, as rule 4 says
+        spans[max_steps - 1 :] = [(spans[max_steps - 1][0], spans[-1][1])]
     return [Step(index=i, start=a, end=b, text=text[a:b]) for i, (a, b) in enumerate(spans)]
 
 
@@ -99,6 +115,74 @@ def _section_end(text: str, start: int, blocks: list[tuple[int, int]], starts: l
             return brk
         pos = blocks[k][1]
     return len(text)
+
+
+# Sentence splitting (``sentences=True``). One token per escape pair (so "\\$" and "\\." are skipped), inline
+# math delimiter or period; the scan is linear and decides each cut from the text before it plus a few
+# characters after, which keeps the split stable under appending.
+_SENTENCE_TOKEN = re.compile(r"\\[()]|\\.|\$|\.", re.DOTALL)
+# Words whose trailing period does not end a sentence ("e.g. The" is one sentence).
+_ABBREVIATIONS = frozenset(
+    {"eg", "ie", "etc", "vs", "cf", "resp", "approx", "viz", "al", "mr", "mrs", "ms", "dr", "prof"}
+    | {"fig", "figs", "eq", "eqs", "eqn", "thm", "lem", "prop", "cor", "ex"}
+)
+_WORD_BEFORE = re.compile(r"[A-Za-z.]{1,12}\Z")
+# A line that so far is only an enumeration marker ("A.", "2.", "iv.") is not a sentence.
+_MARKER = re.compile(r"[A-Za-z]|[0-9]{1,3}|[ivxIVX]{1,4}")
+_LOOK_BACK = 16
+
+
+def _sentence_ends(
+    text: str, start: int, end: int, blocks: list[tuple[int, int]], starts: list[int], limit: int
+) -> list[int]:
+    """Cut positions inside ``text[start:end]``, at most ``limit``: just after each sentence-ending period.
+
+    A period ends a sentence when it is outside inline math (``$...$``, ``\\(...\\)``) and display math, and
+    is followed by whitespace and then a capital letter, ``$``, ``\\(`` or ``\\[``. A period that closes inline
+    math (``$x = 3.$ Then``) counts, cutting after the ``$``. Not cut: decimals ("3.5": no space), ellipses,
+    abbreviations ("e.g.", "etc.", "Fig."), and enumeration markers at line start ("A. ", "iv. ").
+    """
+    cuts: list[int] = []
+    in_math = False
+    pos = start
+    while len(cuts) < limit and (match := _SENTENCE_TOKEN.search(text, pos, end)) is not None:
+        at = match.start()
+        k = bisect_right(starts, at) - 1
+        if k >= 0 and blocks[k][1] > at:  # inside display math: jump over the block
+            pos = blocks[k][1]
+            continue
+        pos = match.end()
+        token = match.group()
+        if token == "$":
+            in_math = not in_math
+        elif token in ("\\(", "\\)"):
+            in_math = token == "\\("
+        elif token == ".":
+            cut = at + 1
+            if in_math:  # only a period right before the closing "$" ends a sentence from inside math
+                if text.startswith("$", cut) and not text.startswith("$$", cut):
+                    cut += 1
+                else:
+                    continue
+            if cut < end and _is_sentence_end(text, start, at, cut, end):
+                cuts.append(cut)
+    return cuts
+
+
+def _is_sentence_end(text: str, start: int, period: int, cut: int, end: int) -> bool:
+    if not text[cut].isspace():
+        return False
+    nxt = _NON_SPACE.search(text, cut, end)
+    if nxt is None:
+        return False
+    head = text[nxt.start() : nxt.start() + 2]
+    if not (head[0].isupper() or head[0] == "$" or head in ("\\(", "\\[")):
+        return False
+    word = _WORD_BEFORE.search(text, max(start, period - 12), period)
+    if word is not None and ("." in word.group() or word.group().lower() in _ABBREVIATIONS):
+        return False
+    line_start = max(start, text.rfind("\n", max(start, period - _LOOK_BACK), period) + 1)
+    return period - line_start > _LOOK_BACK or _MARKER.fullmatch(text[line_start:period].strip()) is None
 
 
 def _find_or_end(text: str, token: str, start: int) -> int:

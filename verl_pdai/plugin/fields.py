@@ -18,6 +18,49 @@ from collections.abc import Mapping, Sequence
 from verl_pdai.core.scoring import ScoreResult
 
 HINT_SPANS_FIELD = "pdai_hint_spans"
+
+# prompt fields the trainer (or the dataset's extra_info) provides to the rollout
+PRIOR_FIELD = "pdai_prior"  # {"alpha": a, "beta": b}: Beta prior of the policy's unassisted success rate
+POLICY_W_FIELD = "pdai_policy_w"  # the intervention policy's current calibration weight w
+
+# extra fields of every pdai_hint output (same keys for every session)
+ROLE_FIELD = "pdai_role"  # preview | main | validation
+SESSION_FIELD = "pdai_session"  # index of the session in its group
+DECISION_FIELD = "pdai_decision"  # what happened at the injection point (see docs/rollout.md)
+DIFFICULTY_FIELD = "pdai_difficulty"  # previewed success rate p the policy decided from (-1: no decision)
+PRIOR_ALPHA_FIELD = "pdai_prior_alpha"
+PRIOR_BETA_FIELD = "pdai_prior_beta"
+PREVIEWS_FINISHED_FIELD = "pdai_previews_finished"  # at decision time
+PREVIEWS_SUCCEEDED_FIELD = "pdai_previews_succeeded"
+PREVIEWS_RUNNING_FIELD = "pdai_previews_running"
+PREVIEW_SUCCESS_FIELD = "pdai_preview_success"  # preview sessions: 1/0, -1 unknown or not a preview
+FALLBACK_FIELD = "pdai_fallback"  # comma-separated: no_prior, preview_failed, no_preview
+HINT_LEVEL_FIELD = "pdai_hint_level"
+HINT_FRACTION_FIELD = "pdai_hint_fraction"
+HINT_TOKENS_FIELD = "pdai_hint_tokens"
+
+
+def hint_fields_default() -> dict[str, object]:
+    """Every pdai_hint extra field with its "nothing happened" value."""
+    return {
+        ROLE_FIELD: "",
+        SESSION_FIELD: -1,
+        DECISION_FIELD: "none",
+        DIFFICULTY_FIELD: -1.0,
+        PRIOR_ALPHA_FIELD: -1.0,
+        PRIOR_BETA_FIELD: -1.0,
+        PREVIEWS_FINISHED_FIELD: 0,
+        PREVIEWS_SUCCEEDED_FIELD: 0,
+        PREVIEWS_RUNNING_FIELD: 0,
+        PREVIEW_SUCCESS_FIELD: -1,
+        FALLBACK_FIELD: "",
+        HINT_LEVEL_FIELD: 0,
+        HINT_FRACTION_FIELD: 0.0,
+        HINT_SPANS_FIELD: [],
+        HINT_TOKENS_FIELD: 0,
+    }
+
+
 REFERENCE_SOLUTION_KEYS = ("reference_solution", "solution")
 
 # scalar keys copied from ScoreResult into reward_extra_info, in order

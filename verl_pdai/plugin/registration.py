@@ -15,6 +15,7 @@ logger = logging.getLogger("verl_pdai")
 # module -> what it registers, as (verl registry, name); the doctor command checks these against verl
 COMPONENTS: dict[str, tuple[tuple[str, str], ...]] = {
     "verl_pdai.plugin.reward_manager": (("reward_manager", "pdai_stepwise"),),
+    "verl_pdai.plugin.agent_loop": (("agent_loop", "pdai_hint"),),
 }
 
 

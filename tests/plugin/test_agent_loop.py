@@ -1,0 +1,274 @@
+"""``pdai_hint`` through verl's agent-loop machinery, fake LLM server at the GPU boundary, real Qwen2.5 tokenizer."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from verl_pdai.core.hints import build_hints
+from verl_pdai.plugin import fields as F
+from verl_pdai.plugin.agent_loop import PdaiHintAgentLoop
+
+from .agent_harness import HarnessWorker, math_row
+from .fake_server import Script, ScriptedServer
+from .verl_reward_helpers import reward_config
+
+PROBLEM = "A rectangle has sides 6 and 8. What is the length of its diagonal? Put the answer in \\boxed{}."
+SOLUTION = (
+    "The diagonal splits the rectangle into two right triangles with legs 6 and 8.\n\n"
+    "By the Pythagorean theorem the squared diagonal is $6^2 + 8^2 = 36 + 64 = 100$.\n\n"
+    "Taking the square root, the diagonal is $\\sqrt{100} = 10$, so the answer is $\\boxed{10}$."
+)
+PARAGRAPH = "Let me think about the geometry of the rectangle and its sides carefully here.\n\n"
+RIGHT_SHORT = "The diagonal is $\\boxed{10}$."
+WRONG_LONG = PARAGRAPH * 6 + "So the diagonal is $\\boxed{14}$."
+AFTER_HINT = "Right, so with that the diagonal is $\\sqrt{100} = 10$.\n\nThe answer is $\\boxed{10}$."
+N, K, RESPONSE_LENGTH, MIN_TOKENS = 4, 2, 256, 12
+
+
+def make_config(tokenizer_dir, *extra: str, n: int = N, response_length: int = RESPONSE_LENGTH):
+    return reward_config(
+        tokenizer_dir,
+        [
+            f"actor_rollout_ref.rollout.n={n}",
+            f"actor_rollout_ref.rollout.response_length={response_length}",
+            "actor_rollout_ref.rollout.prompt_length=128",
+            f"+pdai.rollout.preview_size={K}",
+            f"+pdai.rollout.min_tokens={MIN_TOKENS}",
+            *extra,
+        ],
+    )
+
+
+def scripts(preview: Script, main: Script):
+    return lambda uid, index: preview if index < K else main
+
+
+def run_group(worker, uid, row, n=N, **kwargs):
+    return asyncio.run(worker.run_group(uid, n, row, **kwargs))
+
+
+@pytest.fixture(scope="module")
+def config(tokenizer_dir):
+    return make_config(tokenizer_dir)
+
+
+def info_of(output) -> dict:
+    return output.extra_fields
+
+
+def response_of(output) -> tuple[list[int], list[int], list[float] | None]:
+    """Unpadded response ids, mask and log-probs of one post-processed output."""
+    length = int(output.attention_mask[0, output.prompt_ids.shape[1] :].sum())
+    ids = output.response_ids[0, :length].tolist()
+    mask = output.response_mask[0, :length].tolist()
+    logprobs = output.response_logprobs[0, :length].tolist() if output.response_logprobs is not None else None
+    return ids, mask, logprobs
+
+
+def test_hard_problem_gets_a_masked_hint_spliced_at_a_step_boundary(config, tokenizer):
+    server = ScriptedServer(tokenizer, scripts(Script(WRONG_LONG), Script(WRONG_LONG, AFTER_HINT)), 0.0005)
+    worker = HarnessWorker(config, tokenizer, server)
+    outputs = run_group(worker, "hard", math_row(PROBLEM, "10", SOLUTION, prior={"alpha": 1, "beta": 4}))
+    previews, mains = outputs[:K], outputs[K:]
+    assert [info_of(o)[F.ROLE_FIELD] for o in outputs] == ["preview"] * K + ["main"] * (N - K)
+    assert all(info_of(o)[F.PREVIEW_SUCCESS_FIELD] == 0 for o in previews)
+    hints = build_hints(SOLUTION, "10", (0.0, 0.25, 0.5, 0.75), suffix="\n\n")
+    for output in mains:
+        info = info_of(output)
+        ids, mask, logprobs = response_of(output)
+        assert info[F.DECISION_FIELD].startswith("hinted") and info[F.HINT_LEVEL_FIELD] > 0
+        assert info[F.PREVIEWS_RUNNING_FIELD] + info[F.PREVIEWS_FINISHED_FIELD] == K
+        assert 0 <= info[F.DIFFICULTY_FIELD] < 0.5
+        ((start, end),) = info[F.HINT_SPANS_FIELD]
+        hint_ids = tokenizer.encode(hints.for_level(info[F.HINT_LEVEL_FIELD]).text, add_special_tokens=False)
+        assert ids[start:end] == hint_ids and end - start == info[F.HINT_TOKENS_FIELD]
+        assert mask == [1] * start + [0] * (end - start) + [1] * (len(ids) - end)
+        assert logprobs[start:end] == [0.0] * (end - start) and set(logprobs[:start]) == {-0.5}
+        # token continuity: the model's own tokens are exactly what the server generated, never re-tokenized
+        session = next(s for r, s in server.sessions.items() if s.ids == ids)
+        assert start >= MIN_TOKENS and tokenizer.decode(ids[:start]).endswith("\n\n")
+        after = tokenizer.encode(AFTER_HINT, add_special_tokens=False) + [tokenizer.eos_token_id]
+        assert ids[end:] == after and session.hinted
+        assert mask[-1] == 1 and len(ids) <= RESPONSE_LENGTH
+
+
+def test_easy_problem_previews_finish_first_and_nobody_is_hinted(config, tokenizer):
+    server = ScriptedServer(tokenizer, scripts(Script(RIGHT_SHORT), Script(WRONG_LONG, AFTER_HINT)), 0.002)
+    worker = HarnessWorker(config, tokenizer, server)
+    outputs = run_group(worker, "easy", math_row(PROBLEM, "10", SOLUTION, prior={"alpha": 1, "beta": 1}))
+    for output in outputs[K:]:
+        info = info_of(output)
+        assert info[F.DECISION_FIELD] == "easy" and info[F.HINT_SPANS_FIELD] == []
+        assert info[F.PREVIEWS_FINISHED_FIELD] == K and info[F.PREVIEWS_SUCCEEDED_FIELD] == K
+        assert info[F.DIFFICULTY_FIELD] == pytest.approx((1 + 2) / (2 + 2))
+        assert set(response_of(output)[1]) == {1}
+    assert all(info_of(o)[F.PREVIEW_SUCCESS_FIELD] == 1 for o in outputs[:K])
+    assert len(PdaiHintAgentLoop.board) == 0  # every group is removed once its sessions are done
+
+
+def test_validation_prompts_are_never_hinted(config, tokenizer):
+    server = ScriptedServer(tokenizer, scripts(Script(WRONG_LONG), Script(WRONG_LONG, AFTER_HINT)))
+    worker = HarnessWorker(config, tokenizer, server)
+    outputs = run_group(worker, "val", math_row(PROBLEM, "10", SOLUTION, split="test"), validate=True)
+    for output in outputs:
+        assert info_of(output)[F.ROLE_FIELD] == "validation" and info_of(output)[F.HINT_LEVEL_FIELD] == 0
+        assert set(response_of(output)[1]) == {1}
+    assert all(call["stop"] is None for call in server.calls)  # one plain generation per session
+
+
+def test_missing_reference_solution_and_prior_fall_back_and_say_so(config, tokenizer):
+    server = ScriptedServer(tokenizer, scripts(Script(WRONG_LONG), Script(WRONG_LONG, AFTER_HINT)))
+    worker = HarnessWorker(config, tokenizer, server)
+    outputs = run_group(worker, "noref", math_row(PROBLEM, "10", None))  # split=train, no prior, no solution
+    for output in outputs[K:]:
+        info = info_of(output)
+        assert info[F.DECISION_FIELD] == "no_reference" and info[F.HINT_SPANS_FIELD] == []
+        assert "no_prior" in info[F.FALLBACK_FIELD] and info[F.PRIOR_ALPHA_FIELD] == 1.0
+
+
+def test_failing_preview_session_does_not_fail_or_hang_the_group(config, tokenizer):
+    preview_fails = lambda uid, index: Script("", fail=True) if index == 0 else Script(WRONG_LONG, AFTER_HINT)  # noqa: E731
+    server = ScriptedServer(tokenizer, preview_fails, 0.0005)
+    worker = HarnessWorker(config, tokenizer, server)
+    row = math_row(PROBLEM, "10", SOLUTION, prior={"alpha": 1, "beta": 4})
+
+    async def gather():
+        return await asyncio.wait_for(
+            asyncio.gather(*[worker.run_group("fault", N, row)], return_exceptions=True), timeout=30
+        )
+
+    (result,) = asyncio.run(gather())
+    assert isinstance(result, RuntimeError)  # the failing session's own error reaches verl ...
+    server2 = ScriptedServer(tokenizer, preview_fails, 0.0005)
+    worker2 = HarnessWorker(config, tokenizer, server2)
+
+    async def sessions():
+        tasks = [
+            asyncio.create_task(
+                worker2._run_agent_loop(
+                    {"logprobs": True},
+                    {"step": 0, "sample_index": i, "rollout_n": i, "validate": False},
+                    agent_name="pdai_hint",
+                    trace=False,
+                    uid="fault2",
+                    session_id=i,
+                    **row,
+                )
+            )
+            for i in range(N)
+        ]
+        return await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), timeout=30)
+
+    outs = asyncio.run(sessions())
+    assert isinstance(outs[0], RuntimeError)
+    for output in outs[K:]:  # ... the others complete and say what they decided from
+        assert "preview_failed" in info_of(output)[F.FALLBACK_FIELD]
+        assert info_of(output)[F.DECISION_FIELD].startswith("hinted")
+    assert len(PdaiHintAgentLoop.board) == 0
+
+
+@pytest.mark.parametrize("n", [1, 2])
+def test_groups_with_n_at_most_k_keep_a_session_that_can_be_helped(tokenizer_dir, tokenizer, n):
+    config = make_config(tokenizer_dir, n=n)
+    server = ScriptedServer(tokenizer, lambda uid, index: Script(WRONG_LONG, AFTER_HINT))
+    worker = HarnessWorker(config, tokenizer, server)
+    outputs = run_group(worker, f"small{n}", math_row(PROBLEM, "10", SOLUTION, prior={"alpha": 1, "beta": 9}), n=n)
+    roles = [info_of(o)[F.ROLE_FIELD] for o in outputs]
+    assert roles == ["preview"] * (n - 1) + ["main"]
+    assert info_of(outputs[-1])[F.HINT_LEVEL_FIELD] > 0
+    if n == 1:
+        assert "no_preview" in info_of(outputs[-1])[F.FALLBACK_FIELD]
+
+
+def test_hint_that_does_not_fit_the_budget_is_not_injected(tokenizer_dir, tokenizer):
+    config = make_config(tokenizer_dir, response_length=40)
+    server = ScriptedServer(tokenizer, scripts(Script(WRONG_LONG), Script(WRONG_LONG, AFTER_HINT)))
+    worker = HarnessWorker(config, tokenizer, server)
+    outputs = run_group(worker, "budget", math_row(PROBLEM, "10", SOLUTION, prior={"alpha": 1, "beta": 9}))
+    for output in outputs:
+        ids, mask, _ = response_of(output)
+        assert len(ids) <= 40 and set(mask) == {1}
+    assert {info_of(o)[F.DECISION_FIELD] for o in outputs[K:]} <= {"no_budget", "ended_before_injection_point"}
+
+
+def test_response_never_ends_inside_a_hint(config, tokenizer):
+    server = ScriptedServer(tokenizer, scripts(Script(WRONG_LONG), Script(WRONG_LONG, abort_after_hint=True)))
+    worker = HarnessWorker(config, tokenizer, server)
+    outputs = run_group(worker, "abort", math_row(PROBLEM, "10", SOLUTION, prior={"alpha": 1, "beta": 9}))
+    for output in outputs[K:]:
+        ids, mask, _ = response_of(output)
+        assert info_of(output)[F.DECISION_FIELD] == "hint_removed_no_continuation"
+        assert set(mask) == {1} and info_of(output)[F.HINT_SPANS_FIELD] == []
+
+
+def test_concurrent_groups_do_not_interfere(config, tokenizer):
+    def script_for(uid, index):
+        if uid == "easy2":
+            return Script(RIGHT_SHORT) if index < K else Script(WRONG_LONG, AFTER_HINT)
+        return Script(WRONG_LONG, AFTER_HINT)
+
+    server = ScriptedServer(tokenizer, script_for, 0.002)
+    worker = HarnessWorker(config, tokenizer, server)
+    easy_row = math_row(PROBLEM, "10", SOLUTION, prior={"alpha": 1, "beta": 1})
+    hard_row = math_row(PROBLEM, "10", SOLUTION, prior={"alpha": 1, "beta": 9})
+
+    async def both():
+        return await asyncio.gather(worker.run_group("easy2", N, easy_row), worker.run_group("hard2", N, hard_row))
+
+    easy, hard = asyncio.run(both())
+    assert all(info_of(o)[F.HINT_LEVEL_FIELD] == 0 for o in easy[K:])
+    assert all(info_of(o)[F.HINT_LEVEL_FIELD] > 0 for o in hard[K:])
+    assert all(info_of(o)[F.PREVIEWS_SUCCEEDED_FIELD] == 0 for o in hard[K:])
+    assert len(PdaiHintAgentLoop.board) == 0
+
+
+def test_blocking_mode_waits_for_the_whole_preview(tokenizer_dir, tokenizer):
+    config = make_config(tokenizer_dir, "+pdai.rollout.blocking=true")
+    server = ScriptedServer(tokenizer, scripts(Script(WRONG_LONG), Script(WRONG_LONG, AFTER_HINT)), 0.001)
+    worker = HarnessWorker(config, tokenizer, server)
+    start = time.monotonic()
+    outputs = run_group(worker, "block", math_row(PROBLEM, "10", SOLUTION, prior={"alpha": 1, "beta": 1}))
+    assert time.monotonic() - start > 0
+    for output in outputs[K:]:
+        info = info_of(output)
+        assert info[F.PREVIEWS_FINISHED_FIELD] == K and info[F.PREVIEWS_RUNNING_FIELD] == 0
+        assert info[F.DIFFICULTY_FIELD] == pytest.approx(1 / 4)
+
+
+def test_legacy_path_without_session_ids_numbers_sessions_by_arrival(config, tokenizer):
+    server = ScriptedServer(tokenizer, lambda uid, index: Script(WRONG_LONG, AFTER_HINT))
+    worker = HarnessWorker(config, tokenizer, server)
+    outputs = run_group(
+        worker, "legacy", math_row(PROBLEM, "10", SOLUTION, prior={"alpha": 1, "beta": 4}), session_ids=False
+    )
+    assert sorted(info_of(o)[F.SESSION_FIELD] for o in outputs) == list(range(N))
+    assert sum(info_of(o)[F.ROLE_FIELD] == "preview" for o in outputs) == K
+
+
+def test_no_logprobs_requested_gives_none(config, tokenizer):
+    server = ScriptedServer(tokenizer, scripts(Script(WRONG_LONG), Script(WRONG_LONG, AFTER_HINT)))
+    worker = HarnessWorker(config, tokenizer, server)
+    outputs = run_group(
+        worker,
+        "nolp",
+        math_row(PROBLEM, "10", SOLUTION, prior={"alpha": 1, "beta": 4}),
+        sampling_params={"temperature": 1.0},
+    )
+    assert all(o.response_logprobs is None for o in outputs)
+
+
+def test_batch_assembly_and_reward_exclude_the_hint(tokenizer_dir, config, tokenizer):
+    """Rollout -> verl's reward path -> batch: a hint holding the answer earns nothing; extra fields are columns."""
+    from verl.experimental.reward_loop.reward_loop import RewardLoopWorker
+
+    leaky_after_hint = "I will stop here."
+    server = ScriptedServer(tokenizer, scripts(Script(WRONG_LONG), Script(WRONG_LONG, leaky_after_hint)))
+    worker = HarnessWorker(config, tokenizer, server, reward_worker=RewardLoopWorker(config))
+    outputs = run_group(worker, "e2e", math_row(PROBLEM, "10", SOLUTION, prior={"alpha": 1, "beta": 9}))
+    batch = worker.batch(outputs)
+    assert list(batch.non_tensor_batch[F.ROLE_FIELD]) == ["preview"] * K + ["main"] * (N - K)
+    assert batch.non_tensor_batch["acc"].tolist() == [0.0] * N
+    assert (batch.batch["response_mask"].sum(-1) < batch.batch["attention_mask"][:, 128:].sum(-1))[K:].all()

@@ -1,0 +1,139 @@
+"""The decision a session takes at its injection point, and the rollout settings (pure, imports no verl).
+
+At the first step boundary after ``min_tokens`` generated tokens, a non-preview session turns what it knows
+(the prompt's prior Beta(alpha, beta), the preview sessions finished so far and their successes, the ones
+still running) into a previewed success rate p, asks the intervention policy for a hint level, and maps
+the level to a hint the reference solution can give without leaking the answer.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, fields
+
+from verl_pdai.core.hints import HintSet
+from verl_pdai.core.policy import InterventionPolicy, previewed_success_rate
+from verl_pdai.core.preview import PreviewSnapshot
+from verl_pdai.core.scoring import THINKING_MODES, ConfigError
+
+
+@dataclass(frozen=True)
+class InjectionConfig:
+    """Settings of the ``pdai_hint`` agent loop (config section ``pdai.rollout``)."""
+
+    preview_size: int = 2  # k: sessions 0..k-1 of a group run unassisted and publish their outcome
+    min_tokens: int = 512  # m: the injection point is the first step boundary after m generated tokens
+    boundary: str = "\n\n"  # a step boundary (stop string); hints are injected right after one
+    running_weight: float = 0.25  # a preview still running counts as this much of a failure
+    min_continuation_tokens: int = 32  # inject only if the model keeps at least this budget after the hint
+    blocking: bool = False  # study option: wait for the whole preview at the injection point
+    blocking_timeout_s: float = 600.0
+    hint_prefix: str = ""  # text placed before the revealed reference steps
+    hint_max_chars: int = 4000
+    thinking: str = "auto"  # how previews' final answers are read (as the reward's ``thinking``)
+    verify_timeout_s: float = 4.0  # hard bound on verifying one preview's answer
+    prior_alpha: float = 1.0  # prior of a prompt that carries none
+    prior_beta: float = 1.0
+    seed: int | None = None  # exploration rng seed (None: nondeterministic)
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.preview_size < 0:
+            problems.append(f"preview_size={self.preview_size}: must be >= 0")
+        if self.min_tokens < 0:
+            problems.append(f"min_tokens={self.min_tokens}: must be >= 0")
+        if not self.boundary:
+            problems.append("boundary: must be a non-empty stop string, e.g. '\\n\\n'")
+        if not (0.0 <= self.running_weight <= 1.0):
+            problems.append(f"running_weight={self.running_weight}: must be in [0, 1]")
+        if self.min_continuation_tokens < 1:
+            problems.append(f"min_continuation_tokens={self.min_continuation_tokens}: must be >= 1")
+        if self.thinking not in THINKING_MODES:
+            problems.append(f"thinking={self.thinking!r}: use one of {', '.join(THINKING_MODES)}")
+        for name in ("blocking_timeout_s", "verify_timeout_s", "prior_alpha", "prior_beta"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value > 0):
+                problems.append(f"{name}={value!r}: must be a finite number > 0")
+        if problems:
+            raise ConfigError("pdai.rollout config: " + "; ".join(problems))
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, object] | None) -> InjectionConfig:
+        """Build from a plain mapping; unknown keys and wrong types fail with the valid names."""
+        values = dict(values or {})
+        known = {f.name: f for f in fields(cls)}
+        unknown = sorted(set(values) - set(known))
+        if unknown:
+            raise ConfigError(f"pdai.rollout config: unknown key(s) {unknown}; valid keys are {sorted(known)}")
+        converted: dict[str, object] = {}
+        for name, value in values.items():
+            default = known[name].default
+            if value is None or default is None:
+                converted[name] = value
+                continue
+            try:
+                converted[name] = type(default)(value)  # type: ignore[call-arg]
+            except (TypeError, ValueError) as exc:
+                raise ConfigError(f"pdai.rollout config: {name}={value!r} is not a {type(default).__name__}") from exc
+        return cls(**converted)  # type: ignore[arg-type]
+
+    def to_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What a session decided at its injection point, and from what."""
+
+    level: int
+    fraction: float
+    difficulty: float  # the previewed success rate p the policy saw
+    reason: str  # easy | hinted | no_reference | ...
+    snapshot: PreviewSnapshot
+
+
+def prior_of(value: object, config: InjectionConfig) -> tuple[float, float, bool]:
+    """(alpha, beta, given) from a prompt's ``pdai_prior`` ({"alpha", "beta"} or a pair); config default else."""
+    alpha = beta = None
+    if isinstance(value, Mapping):
+        alpha, beta = value.get("alpha"), value.get("beta")
+    elif isinstance(value, list | tuple) and len(value) == 2:
+        alpha, beta = value
+    try:
+        a, b = float(alpha), float(beta)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return config.prior_alpha, config.prior_beta, False
+    if not (math.isfinite(a) and math.isfinite(b) and a > 0 and b > 0):
+        return config.prior_alpha, config.prior_beta, False
+    return a, b, True
+
+
+def decide(
+    prior: tuple[float, float],
+    snapshot: PreviewSnapshot,
+    policy: InterventionPolicy,
+    hints: HintSet,
+    config: InjectionConfig,
+    rng: random.Random | None = None,
+) -> Decision:
+    """The hint level for a session at its injection point."""
+    p = previewed_success_rate(
+        prior[0],
+        prior[1],
+        snapshot.finished,
+        snapshot.successes,
+        running=snapshot.running,
+        running_weight=config.running_weight,
+    )
+    wanted = policy.choose_level(p, rng)
+    if wanted == 0:
+        return Decision(0, 0.0, p, "easy", snapshot)
+    if not hints.usable:
+        return Decision(0, 0.0, p, "no_reference", snapshot)
+    hint = hints.for_level(wanted)
+    if hint.level == 0 or not hint.text:
+        return Decision(0, 0.0, p, "no_reference", snapshot)
+    reason = "hinted" if hint.level == wanted else "hinted_lowered"
+    return Decision(hint.level, hint.fraction, p, reason, snapshot)

@@ -1,0 +1,295 @@
+"""Agent loop ``pdai_hint``: early preview and mid-generation hint injection, token in, token out.
+
+Select it with ``actor_rollout_ref.rollout.agent.default_agent_loop=pdai_hint``; settings live under
+``pdai.rollout`` (``InjectionConfig``) and ``pdai.policy`` (``PolicyConfig``). Per prompt (``uid``):
+
+* sessions ``0..k-1`` (preview) generate unassisted to the end; their final answer is verified (bounded,
+  in the scoring worker processes) and published to the group the moment they finish;
+* sessions ``k..n-1`` generate ``min_tokens`` tokens, then up to the next step boundary (a stop string),
+  decide from what the preview has published so far, append the hint tokens (``response_mask`` 0, log-prob
+  0.0) and continue within the remaining response budget. Nobody waits unless ``blocking`` is set.
+
+Only prompts marked as training prompts are ever hinted (see ``is_training_prompt``): validation never hints.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import random
+from typing import Any, ClassVar
+from uuid import uuid4
+
+from verl.experimental.agent_loop.agent_loop import AgentLoopBase, AgentLoopOutput, register
+
+from verl_pdai.core.bounded import shared_scorer
+from verl_pdai.core.hints import HintSet, build_hints
+from verl_pdai.core.injection import Decision, InjectionConfig, decide, prior_of
+from verl_pdai.core.policy import InterventionPolicy, PolicyConfig
+from verl_pdai.core.preview import PreviewBoard, PreviewSnapshot
+from verl_pdai.core.scoring import StepwiseConfig
+from verl_pdai.plugin import fields as F
+
+logger = logging.getLogger("verl_pdai")
+
+NAME = "pdai_hint"
+
+
+def is_training_prompt(kwargs: dict[str, Any]) -> bool:
+    """Hints are for training prompts only: the trainer marks them with a prior, or the row says split=train.
+
+    verl does not tell an agent loop whether it runs validation, so a prompt without a training mark is
+    treated as validation and never hinted (the safe side).
+    """
+    if kwargs.get(F.PRIOR_FIELD) is not None:
+        return True
+    extra_info = kwargs.get("extra_info")
+    return isinstance(extra_info, dict) and str(extra_info.get("split", "")).lower() == "train"
+
+
+@dataclasses.dataclass
+class _Response:
+    """The response under construction: ids, mask (1 model / 0 hint) and log-probs, kept in step."""
+
+    ids: list[int] = dataclasses.field(default_factory=list)
+    mask: list[int] = dataclasses.field(default_factory=list)
+    logprobs: list[float] = dataclasses.field(default_factory=list)
+    hint_span: tuple[int, int] | None = None
+
+    def add(self, ids: list[int], logprobs: list[float] | None, model_written: bool) -> None:
+        self.ids += ids
+        self.mask += [1 if model_written else 0] * len(ids)
+        self.logprobs += list(logprobs) if logprobs and len(logprobs) == len(ids) else [0.0] * len(ids)
+
+
+@register(NAME)
+class PdaiHintAgentLoop(AgentLoopBase):
+    """Preview + mid-generation hint injection. One instance per session; shared state is per process."""
+
+    board: ClassVar[PreviewBoard] = PreviewBoard()
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        pdai = self.config.get("pdai") or {}
+        self.settings = InjectionConfig.from_mapping(pdai.get("rollout"))
+        self.policy_config = PolicyConfig.from_dict(pdai.get("policy") or {})
+        self.response_length = int(self.rollout_config.response_length)
+        self.group_size = int(self.rollout_config.n)
+        eos = getattr(self.tokenizer, "eos_token_id", None)
+        self.eos_ids = {eos} if isinstance(eos, int) else set(eos or [])
+        self.rng = random.Random(self.settings.seed) if self.settings.seed is not None else random.Random()
+
+    # ------------------------------------------------------------------ generation helpers
+
+    async def _generate(
+        self,
+        request_id: str,
+        prompt_ids: list[int],
+        response: _Response,
+        max_tokens: int,
+        sampling_params: dict[str, Any],
+        stop: str | None = None,
+    ) -> tuple[list[int], bool]:
+        """Generate up to ``max_tokens`` more model tokens; append them; return (new ids, finished)."""
+        params = dict(sampling_params, max_tokens=max_tokens)
+        if stop:
+            params["stop"] = [stop]
+        output = await self.server_manager.generate(
+            request_id=request_id, prompt_ids=prompt_ids + response.ids, sampling_params=params
+        )
+        new_ids = list(output.token_ids)[:max_tokens]
+        response.add(new_ids, output.log_probs, model_written=True)
+        # reaching this call's max_tokens is not the end of the session (the first call stops at min_tokens)
+        finished = (
+            not new_ids
+            or new_ids[-1] in self.eos_ids
+            or output.stop_reason == "aborted"
+            or len(response.ids) >= self.response_length
+        )
+        return new_ids, finished
+
+    def _ends_at_boundary(self, ids: list[int]) -> bool:
+        tail = self.tokenizer.decode(ids[-8:], skip_special_tokens=True)
+        return tail.endswith(self.settings.boundary)
+
+    # ------------------------------------------------------------------ sessions
+
+    async def run(self, sampling_params: dict[str, Any], **kwargs: Any) -> AgentLoopOutput:
+        self.want_logprobs = bool(sampling_params.get("logprobs"))
+        prompt_ids = await self.ct_build_initial_tokens(list(kwargs["raw_prompt"]))
+        request_id = uuid4().hex  # one id for all of a session's calls: sticky server, prefix cache hits
+        response = _Response()
+        info = F.hint_fields_default()
+        if not is_training_prompt(kwargs):
+            info[F.ROLE_FIELD] = "validation"
+            await self._generate(request_id, prompt_ids, response, self.response_length, sampling_params)
+            return self._output(prompt_ids, response, info)
+
+        uid = str(kwargs.get("uid") or request_id)
+        index, is_preview = self.board.join(uid, self.group_size, self.settings.preview_size, kwargs.get("session_id"))
+        info[F.SESSION_FIELD] = index
+        request_id = f"pdai-{uid}-{index}-{request_id[:12]}"  # readable in server logs and traces
+        published = False
+        try:
+            if is_preview:
+                info[F.ROLE_FIELD] = "preview"
+                await self._generate(request_id, prompt_ids, response, self.response_length, sampling_params)
+                success = await self._verify(response, kwargs)
+                self.board.publish(uid, success)
+                published = True
+                info[F.PREVIEW_SUCCESS_FIELD] = -1 if success is None else int(success)
+            else:
+                info[F.ROLE_FIELD] = "main"
+                await self._run_main(uid, request_id, prompt_ids, response, sampling_params, kwargs, info)
+        finally:
+            if is_preview and not published:
+                self.board.publish(uid, None)  # a failed preview must not leave its group waiting
+            self.board.leave(uid)
+        return self._output(prompt_ids, response, info)
+
+    async def _run_main(
+        self,
+        uid: str,
+        request_id: str,
+        prompt_ids: list[int],
+        response: _Response,
+        sampling_params: dict[str, Any],
+        kwargs: dict[str, Any],
+        info: dict[str, Any],
+    ) -> None:
+        settings = self.settings
+        first = min(settings.min_tokens, self.response_length)
+        ids, finished = (
+            await self._generate(request_id, prompt_ids, response, first, sampling_params) if first else ([], False)
+        )
+        if not finished and not (ids and self._ends_at_boundary(response.ids)):
+            budget = self.response_length - len(response.ids)
+            _, finished = await self._generate(
+                request_id, prompt_ids, response, budget, sampling_params, stop=settings.boundary
+            )
+            finished = finished or not self._ends_at_boundary(response.ids)
+        if finished:
+            info[F.DECISION_FIELD] = "ended_before_injection_point"
+            return
+
+        decision, hints = await self._decide(uid, kwargs, info)
+        if decision.level > 0:
+            self._inject(hints, decision, response, info)
+        remaining = self.response_length - len(response.ids)
+        await self._generate(request_id, prompt_ids, response, remaining, sampling_params)
+        self._never_end_inside_hint(response, info)
+
+    async def _decide(self, uid: str, kwargs: dict[str, Any], info: dict[str, Any]) -> tuple[Decision, HintSet]:
+        snapshot: PreviewSnapshot = (
+            await self.board.wait_for_preview(uid, self.settings.blocking_timeout_s)
+            if self.settings.blocking
+            else self.board.snapshot(uid)
+        )
+        alpha, beta, given = prior_of(kwargs.get(F.PRIOR_FIELD), self.settings)
+        fallbacks = [] if given else ["no_prior"]
+        if snapshot.failed:
+            fallbacks.append("preview_failed")
+        if snapshot.preview_size == 0:
+            fallbacks.append("no_preview")
+        hints = self._hints(uid, kwargs)
+        decision = decide((alpha, beta), snapshot, self._policy(kwargs), hints, self.settings, self.rng)
+        info.update(
+            {
+                F.DECISION_FIELD: decision.reason,
+                F.DIFFICULTY_FIELD: round(decision.difficulty, 6),
+                F.PRIOR_ALPHA_FIELD: alpha,
+                F.PRIOR_BETA_FIELD: beta,
+                F.PREVIEWS_FINISHED_FIELD: snapshot.finished,
+                F.PREVIEWS_SUCCEEDED_FIELD: snapshot.successes,
+                F.PREVIEWS_RUNNING_FIELD: snapshot.running,
+                F.FALLBACK_FIELD: ",".join(fallbacks),
+            }
+        )
+        return decision, hints
+
+    def _policy(self, kwargs: dict[str, Any]) -> InterventionPolicy:
+        """The policy with the calibration weight the trainer handed to this prompt (``pdai_policy_w``)."""
+        config = self.policy_config
+        w = kwargs.get(F.POLICY_W_FIELD)
+        if w is not None:
+            low, high = config.w_bounds
+            config = dataclasses.replace(config, w_init=min(high, max(low, float(w))))
+        return InterventionPolicy(config)
+
+    def _hints(self, uid: str, kwargs: dict[str, Any]) -> HintSet:
+        shared = self.board.shared(uid)
+        hints = shared.get("hints")
+        if not isinstance(hints, HintSet):
+            extra_info = kwargs.get("extra_info") if isinstance(kwargs.get("extra_info"), dict) else {}
+            reward_model = kwargs.get("reward_model") if isinstance(kwargs.get("reward_model"), dict) else {}
+            hints = build_hints(
+                F.reference_solution_of(extra_info),
+                reward_model.get("ground_truth"),
+                self.policy_config.fractions,
+                prefix=self.settings.hint_prefix,
+                suffix=self.settings.boundary,
+                max_chars=self.settings.hint_max_chars,
+            )
+            shared["hints"] = hints
+        return hints
+
+    def _inject(self, hints: HintSet, decision: Decision, response: _Response, info: dict[str, Any]) -> None:
+        hint = hints.for_level(decision.level)
+        # the hint alone, without special tokens: generated ids are never re-tokenized
+        hint_ids = self.tokenizer.encode(hint.text, add_special_tokens=False)
+        remaining = self.response_length - len(response.ids)
+        if len(hint_ids) + self.settings.min_continuation_tokens > remaining:
+            info[F.DECISION_FIELD] = "no_budget"
+            return
+        start = len(response.ids)
+        response.add(hint_ids, None, model_written=False)
+        response.hint_span = (start, len(response.ids))
+        info.update(
+            {
+                F.HINT_LEVEL_FIELD: decision.level,
+                F.HINT_FRACTION_FIELD: decision.fraction,
+                F.HINT_SPANS_FIELD: [[start, len(response.ids)]],
+                F.HINT_TOKENS_FIELD: len(hint_ids),
+            }
+        )
+
+    def _never_end_inside_hint(self, response: _Response, info: dict[str, Any]) -> None:
+        """Rewards sit on the last token: if the model wrote nothing after the hint, take the hint back out."""
+        if response.hint_span is not None and response.hint_span[1] >= len(response.ids):
+            start = response.hint_span[0]
+            del response.ids[start:], response.mask[start:], response.logprobs[start:]
+            response.hint_span = None
+            info.update(
+                {F.HINT_LEVEL_FIELD: 0, F.HINT_FRACTION_FIELD: 0.0, F.HINT_SPANS_FIELD: [], F.HINT_TOKENS_FIELD: 0}
+            )
+            info[F.DECISION_FIELD] = "hint_removed_no_continuation"
+
+    async def _verify(self, response: _Response, kwargs: dict[str, Any]) -> bool | None:
+        """The preview's verified outcome (final answer only), or None when it cannot be decided in time."""
+        reward_model = kwargs.get("reward_model") if isinstance(kwargs.get("reward_model"), dict) else {}
+        ground_truth = reward_model.get("ground_truth")
+        if ground_truth is None:
+            return None
+        text = await asyncio.get_running_loop().run_in_executor(
+            None, lambda: self.tokenizer.decode(response.ids, skip_special_tokens=True)
+        )
+        scorer = shared_scorer(
+            StepwiseConfig(thinking=self.settings.thinking, timeout_s=self.settings.verify_timeout_s)
+        )
+        result = await scorer.ascore([text], ground_truth, outcome_only=True)
+        if result.timed_out or result.error:
+            return None
+        return bool(result.acc)
+
+    def _output(self, prompt_ids: list[int], response: _Response, info: dict[str, Any]) -> AgentLoopOutput:
+        n = self.response_length
+        return AgentLoopOutput(
+            prompt_ids=prompt_ids,
+            response_ids=response.ids[:n],
+            response_mask=response.mask[:n],
+            response_logprobs=response.logprobs[:n] if self.want_logprobs else None,
+            num_turns=2,
+            metrics={},
+            extra_fields=dict(info),
+        )
