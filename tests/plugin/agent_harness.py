@@ -69,7 +69,12 @@ class HarnessWorker:
                     )
                 )
             )
-        return list(await asyncio.gather(*tasks))
+        # like verl's _run_prompt: every session settles before the group's outcome is known
+        results = await asyncio.gather(*tasks, return_exceptions=True)
+        errors = [r for r in results if isinstance(r, BaseException)]
+        if errors:
+            raise errors[0]
+        return list(results)
 
     def batch(self, outputs: list[Any]) -> Any:
         """verl's batch assembly (``_postprocess``): padded tensors and extra fields as numpy columns."""

@@ -24,6 +24,8 @@ SOLUTION = (
 PARAGRAPH = "Let me think about the geometry of the rectangle and its sides carefully here.\n\n"
 RIGHT_SHORT = "The diagonal is $\\boxed{10}$."
 WRONG_LONG = PARAGRAPH * 6 + "So the diagonal is $\\boxed{14}$."
+# main sessions whose first step boundary comes late (~60 tokens): previews of 10 tokens are surely done by then
+LATE_BOUNDARY = (PARAGRAPH.rstrip("\n") + " ") * 4 + "\n\n" + WRONG_LONG
 AFTER_HINT = "Right, so with that the diagonal is $\\sqrt{100} = 10$.\n\nThe answer is $\\boxed{10}$."
 N, K, RESPONSE_LENGTH, MIN_TOKENS = 4, 2, 256, 12
 
@@ -96,7 +98,7 @@ def test_hard_problem_gets_a_masked_hint_spliced_at_a_step_boundary(config, toke
 
 
 def test_easy_problem_previews_finish_first_and_nobody_is_hinted(config, tokenizer):
-    server = ScriptedServer(tokenizer, scripts(Script(RIGHT_SHORT), Script(WRONG_LONG, AFTER_HINT)), 0.002)
+    server = ScriptedServer(tokenizer, scripts(Script(RIGHT_SHORT), Script(LATE_BOUNDARY, AFTER_HINT)), 0.005)
     worker = HarnessWorker(config, tokenizer, server)
     outputs = run_group(worker, "easy", math_row(PROBLEM, "10", SOLUTION, prior={"alpha": 1, "beta": 1}))
     for output in outputs[K:]:
@@ -130,19 +132,14 @@ def test_missing_reference_solution_and_prior_fall_back_and_say_so(config, token
 
 
 def test_failing_preview_session_does_not_fail_or_hang_the_group(config, tokenizer):
-    preview_fails = lambda uid, index: Script("", fail=True) if index == 0 else Script(WRONG_LONG, AFTER_HINT)  # noqa: E731
-    server = ScriptedServer(tokenizer, preview_fails, 0.0005)
+    preview_fails = lambda uid, index: Script("", fail=True) if index == 0 else Script(LATE_BOUNDARY, AFTER_HINT)  # noqa: E731
+    server = ScriptedServer(tokenizer, preview_fails, 0.005)
     worker = HarnessWorker(config, tokenizer, server)
     row = math_row(PROBLEM, "10", SOLUTION, prior={"alpha": 1, "beta": 4})
-
-    async def gather():
-        return await asyncio.wait_for(
-            asyncio.gather(*[worker.run_group("fault", N, row)], return_exceptions=True), timeout=30
-        )
-
-    (result,) = asyncio.run(gather())
-    assert isinstance(result, RuntimeError)  # the failing session's own error reaches verl ...
-    server2 = ScriptedServer(tokenizer, preview_fails, 0.0005)
+    with pytest.raises(RuntimeError, match="scripted server failure"):  # the failing session's error reaches verl
+        asyncio.run(asyncio.wait_for(worker.run_group("fault", N, row), timeout=30))
+    assert len(PdaiHintAgentLoop.board) == 0  # ... after every session settled
+    server2 = ScriptedServer(tokenizer, preview_fails, 0.005)
     worker2 = HarnessWorker(config, tokenizer, server2)
 
     async def sessions():
@@ -207,10 +204,10 @@ def test_response_never_ends_inside_a_hint(config, tokenizer):
 def test_concurrent_groups_do_not_interfere(config, tokenizer):
     def script_for(uid, index):
         if uid == "easy2":
-            return Script(RIGHT_SHORT) if index < K else Script(WRONG_LONG, AFTER_HINT)
+            return Script(RIGHT_SHORT) if index < K else Script(LATE_BOUNDARY, AFTER_HINT)
         return Script(WRONG_LONG, AFTER_HINT)
 
-    server = ScriptedServer(tokenizer, script_for, 0.002)
+    server = ScriptedServer(tokenizer, script_for, 0.005)
     worker = HarnessWorker(config, tokenizer, server)
     easy_row = math_row(PROBLEM, "10", SOLUTION, prior={"alpha": 1, "beta": 1})
     hard_row = math_row(PROBLEM, "10", SOLUTION, prior={"alpha": 1, "beta": 9})
