@@ -269,3 +269,22 @@ def test_batch_assembly_and_reward_exclude_the_hint(tokenizer_dir, config, token
     assert list(batch.non_tensor_batch[F.ROLE_FIELD]) == ["preview"] * K + ["main"] * (N - K)
     assert batch.non_tensor_batch["acc"].tolist() == [0.0] * N
     assert (batch.batch["response_mask"].sum(-1) < batch.batch["attention_mask"][:, 128:].sum(-1))[K:].all()
+
+
+def test_eos_ids_include_the_generation_config_ones(tmp_path, tokenizer):
+    from verl_pdai.plugin.agent_loop import eos_token_ids
+
+    (tmp_path / "generation_config.json").write_text('{"eos_token_id": [151643, 151645]}')
+    assert eos_token_ids(tokenizer, str(tmp_path)) == {tokenizer.eos_token_id, 151643, 151645}
+    assert eos_token_ids(tokenizer, None) == {tokenizer.eos_token_id}
+
+
+def test_session_that_ends_early_on_its_own_is_not_continued(config, tokenizer):
+    """A first call that returns fewer tokens than asked (the server hit an EOS we do not know) ends the session."""
+    short_main = "Done quickly."
+    server = ScriptedServer(tokenizer, scripts(Script(WRONG_LONG), Script(short_main, AFTER_HINT)))
+    worker = HarnessWorker(config, tokenizer, server)
+    outputs = run_group(worker, "short", math_row(PROBLEM, "10", SOLUTION, prior={"alpha": 1, "beta": 9}))
+    for output in outputs[K:]:
+        assert info_of(output)[F.DECISION_FIELD] == "ended_before_injection_point"
+        assert sum(1 for c in server.calls if c["index"] == info_of(output)[F.SESSION_FIELD]) == 1

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import logging
 import random
 from typing import Any, ClassVar
@@ -34,6 +35,27 @@ from verl_pdai.plugin import fields as F
 logger = logging.getLogger("verl_pdai")
 
 NAME = "pdai_hint"
+
+
+@functools.lru_cache(maxsize=8)
+def _generation_config_eos(model_path: str | None) -> frozenset[int]:
+    """EOS ids of the model's generation config (vLLM stops at all of them), read once per path."""
+    if not model_path:
+        return frozenset()
+    try:
+        from transformers import GenerationConfig
+
+        eos = GenerationConfig.from_pretrained(model_path, local_files_only=True).eos_token_id
+    except Exception:  # no generation config (or a remote path): the tokenizer's EOS alone
+        return frozenset()
+    return frozenset([eos] if isinstance(eos, int) else (eos or []))
+
+
+def eos_token_ids(tokenizer: Any, model_path: str | None) -> frozenset[int]:
+    """Every token id that ends a sequence: the tokenizer's EOS and the generation config's."""
+    eos = getattr(tokenizer, "eos_token_id", None)
+    ids = {eos} if isinstance(eos, int) else set(eos or [])
+    return frozenset(ids | _generation_config_eos(model_path))
 
 
 def is_training_prompt(kwargs: dict[str, Any]) -> bool:
@@ -76,8 +98,7 @@ class PdaiHintAgentLoop(AgentLoopBase):
         self.policy_config = PolicyConfig.from_dict(pdai.get("policy") or {})
         self.response_length = int(self.rollout_config.response_length)
         self.group_size = int(self.rollout_config.n)
-        eos = getattr(self.tokenizer, "eos_token_id", None)
-        self.eos_ids = {eos} if isinstance(eos, int) else set(eos or [])
+        self.eos_ids = eos_token_ids(self.tokenizer, self.config.actor_rollout_ref.model.get("path"))
         self.rng = random.Random(self.settings.seed) if self.settings.seed is not None else random.Random()
 
     # ------------------------------------------------------------------ generation helpers
@@ -163,12 +184,15 @@ class PdaiHintAgentLoop(AgentLoopBase):
         ids, finished = (
             await self._generate(request_id, prompt_ids, response, first, sampling_params) if first else ([], False)
         )
+        # fewer tokens than asked without a stop string: the server ended the sequence (an EOS of its own)
+        finished = finished or (first > 0 and len(ids) < first)
         if not finished and not (ids and self._ends_at_boundary(response.ids)):
             budget = self.response_length - len(response.ids)
+            # a stop before the budget without EOS is the boundary, even when the stop string completed
+            # inside a token that carries more text ("\n\n    \n" is one Qwen2.5 token)
             _, finished = await self._generate(
                 request_id, prompt_ids, response, budget, sampling_params, stop=settings.boundary
             )
-            finished = finished or not self._ends_at_boundary(response.ids)
         if finished:
             info[F.DECISION_FIELD] = "ended_before_injection_point"
             return
