@@ -41,12 +41,26 @@ def test_verl_plugin_switch_off_leaves_components_unregistered():
     assert done.returncode != 0 and "Unknown reward manager: pdai_stepwise" in done.stderr
 
 
-def test_failing_registration_is_logged_loudly_with_its_cause():
-    code = "import sys; sys.modules['verl_pdai.plugin.reward_manager'] = None; import verl"
+def test_failing_registration_is_logged_loudly_with_its_cause_and_spares_the_others():
+    # the trainer modes need transfer_queue; without it they fail, the other components still register
+    code = (
+        "import sys; sys.modules['transfer_queue'] = None; import verl\n"
+        "from verl.experimental.reward_loop.reward_manager import get_reward_manager_cls\n"
+        "print(get_reward_manager_cls('pdai_stepwise').__name__)"
+    )
     done = python(code)
     assert done.returncode == 0  # verl swallows the plugin error ...
-    assert "verl_pdai: registering components with verl failed" in done.stderr  # ... we do not
-    assert "ModuleNotFoundError" in done.stderr or "ImportError" in done.stderr
+    assert "verl_pdai: registering components with verl failed: pdai_sync, pdai_colocate_async" in done.stderr
+    assert "ModuleNotFoundError" in done.stderr or "ImportError" in done.stderr  # ... we name the cause
+    assert done.stdout.strip().splitlines()[-1] == "PdaiStepwiseRewardManager"
+
+
+def test_doctor_fails_when_a_component_is_missing():
+    code = (
+        "import sys; sys.modules['transfer_queue'] = None; from verl_pdai.cli import main; sys.exit(main(['doctor']))"
+    )
+    done = python(code)
+    assert done.returncode == 1 and "MISSING from verl's registries: trainer:pdai_sync" in done.stdout
 
 
 def test_doctor_lists_the_registered_components():
@@ -56,4 +70,6 @@ def test_doctor_lists_the_registered_components():
     assert done.returncode == 0, done.stdout + done.stderr
     assert "reward_manager" in done.stdout and "pdai_stepwise" in done.stdout
     assert "agent_loop" in done.stdout and "pdai_hint" in done.stdout
+    assert "adv_estimator" in done.stdout and "epgrpo" in done.stdout
+    assert "pdai_sync" in done.stdout and "pdai_colocate_async" in done.stdout
     assert "verl 0.9" in done.stdout

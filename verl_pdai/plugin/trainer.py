@@ -1,0 +1,722 @@
+"""Trainer modes ``pdai_sync`` and ``pdai_colocate_async``: verl's v1 trainers plus the EPRLI trainer-side state.
+
+Select one with ``trainer.v1.trainer_mode=pdai_sync`` (or ``pdai_colocate_async``); verl's ``TaskRunnerV1`` resolves
+the name with ``verl.trainer.ppo.v1.get_trainer_cls``, so this module must be imported in the driver's TaskRunner
+process: the ``verl.plugins`` entry point does it (or ``VERL_USE_EXTERNAL_MODULES=verl_pdai.plugin.trainer``).
+
+``PdaiTrainerMixin`` changes only what the method needs (see ``docs/trainer.md``):
+
+* it owns the :class:`~verl_pdai.core.store.DifficultyStore` and the
+  :class:`~verl_pdai.core.policy.InterventionPolicy`;
+* ``_next_train_batch``: every training prompt gets ``pdai_prior`` (the store's Beta posterior), ``pdai_policy_w``
+  (the policy's current w) and ``pdai_problem_id`` as per-row non-tensor columns, so they travel with the batch
+  to the rollout workers (agent-loop kwargs) and back through TransferQueue;
+* ``_compute_advantage``: with ``algorithm.adv_estimator=epgrpo`` the advantage is computed here from the hint
+  levels, hint spans and step rewards stored in TransferQueue (verl's estimator interface cannot pass them); any
+  other estimator runs verl's method unchanged. Then the store and the policy learn from the batch and
+  ``pdai/*`` metrics are logged;
+* ``_save_checkpoint`` / ``_load_checkpoint``: ``pdai_state.json`` in the ``global_step_{N}`` folder.
+
+The base mode. verl branches on the literal mode name (``trainer_mode == "sync"`` picks the replay buffer, forces
+``gen_batch_size``, persists and re-issues in-flight prompts, saves TransferQueue; ``trainer.v1.<mode>`` holds the
+mode's settings). ``trainer_mode`` is therefore a property that reports the base mode (``sync`` /
+``colocate_async``) to verl's code, and the configured name is kept in ``pdai_trainer_mode``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import os
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+import transfer_queue as tq
+from omegaconf import DictConfig, ListConfig, OmegaConf
+from tensordict import NonTensorData, NonTensorStack, TensorDict
+from transfer_queue import KVBatchMeta
+from verl.protocol import DataProto
+from verl.trainer.ppo.ray_trainer import apply_kl_penalty
+from verl.trainer.ppo.rollout_corr_helper import compute_rollout_correction_and_add_to_batch
+from verl.trainer.ppo.v1.trainer_base import register_trainer
+from verl.trainer.ppo.v1.trainer_colocate_async import PPOTrainerColocateAsync
+from verl.trainer.ppo.v1.trainer_sync import PPOTrainerSync
+from verl.utils import tensordict_utils as tu
+from verl.workers.utils.padding import response_to_nested
+
+from verl_pdai.core.advantage import compute_epgrpo_advantage
+from verl_pdai.core.injection import InjectionConfig
+from verl_pdai.core.policy import InterventionPolicy, PolicyConfig
+from verl_pdai.core.rollout_metrics import rollout_metrics
+from verl_pdai.core.store import DifficultyStore, StoreConfig, load_state, save_atomic
+from verl_pdai.plugin import fields as F
+from verl_pdai.plugin.advantage import CONFIG_DEFAULTS as ADVANTAGE_DEFAULTS
+from verl_pdai.plugin.advantage import NAME as EPGRPO
+from verl_pdai.plugin.advantage import STEP_SCORES_FIELD, STEP_TOKEN_ENDS_FIELD, epgrpo_inputs, epgrpo_settings
+
+__all__ = [
+    "PROBLEM_ID_FIELD",
+    "STATE_FILE",
+    "PdaiColocateAsyncTrainer",
+    "PdaiSettings",
+    "PdaiSyncTrainer",
+    "PdaiTrainerMixin",
+    "problem_id_of",
+]
+
+logger = logging.getLogger("verl_pdai")
+
+PROBLEM_ID_FIELD = "pdai_problem_id"  # per-row column the trainer injects next to pdai_prior / pdai_policy_w
+STATE_FILE = "pdai_state.json"
+STATE_FORMAT = "verl_pdai.trainer_state"
+STATE_VERSION = 1
+SECTIONS = ("store", "policy", "advantage", "rollout", "on_corrupt_state")  # keys of the `pdai` config section
+ON_CORRUPT_CHOICES = ("fail", "fresh")
+_NONZERO = 1e-8  # |advantage| above this counts as signal
+
+
+# ----------------------------------------------------------------------------------------------- settings
+
+
+def _plain(value: Any) -> Any:
+    """OmegaConf containers -> plain dicts/lists (resolved); anything else unchanged."""
+    if isinstance(value, DictConfig | ListConfig):
+        return OmegaConf.to_container(value, resolve=True)
+    return value
+
+
+def _section(pdai: Mapping[str, Any], key: str) -> dict[str, Any]:
+    value = _plain(pdai.get(key))
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise ValueError(f"pdai.{key} must be a mapping, got {type(value).__name__}: {value!r}")
+    return dict(value)
+
+
+@dataclass(frozen=True)
+class PdaiSettings:
+    """The trainer's view of the ``pdai`` config section, validated (see ``docs/trainer.md``)."""
+
+    store: StoreConfig = field(default_factory=StoreConfig)
+    policy: PolicyConfig = field(default_factory=PolicyConfig)
+    # epgrpo: process_weight (beta_proc), pre_hint_weight, epsilon, norm_adv_by_std_in_grpo
+    advantage: dict[str, Any] = field(default_factory=dict)
+    on_corrupt_state: str = "fail"
+
+    @classmethod
+    def from_config(cls, config: Any) -> PdaiSettings:
+        """Read ``pdai.*`` (and ``algorithm.pdai`` / ``algorithm.norm_adv_by_std_in_grpo``) from verl's config."""
+        pdai = _plain(config.get("pdai")) if hasattr(config, "get") else None
+        pdai = {} if pdai is None else pdai
+        if not isinstance(pdai, Mapping):
+            raise ValueError(f"the `pdai` config section must be a mapping, got {type(pdai).__name__}")
+        unknown = sorted(str(k) for k in pdai if k not in SECTIONS)
+        if unknown:
+            raise ValueError(f"unknown pdai config keys {unknown}; valid keys are {list(SECTIONS)}")
+        try:
+            store = StoreConfig.from_dict(_section(pdai, "store"))
+        except ValueError as err:
+            raise ValueError(f"pdai.store: {err}") from None
+        try:
+            policy = PolicyConfig.from_dict(_section(pdai, "policy"))
+        except ValueError as err:
+            raise ValueError(f"pdai.policy: {err}") from None
+        InjectionConfig.from_mapping(_section(pdai, "rollout"))  # the agent loop's section: fail here, not in a worker
+        on_corrupt = pdai.get("on_corrupt_state", "fail")
+        if on_corrupt not in ON_CORRUPT_CHOICES:
+            raise ValueError(f"pdai.on_corrupt_state must be one of {list(ON_CORRUPT_CHOICES)}, got {on_corrupt!r}")
+        return cls(store, policy, _advantage_settings(config, _section(pdai, "advantage")), on_corrupt)
+
+
+def _advantage_settings(config: Any, section: dict[str, Any]) -> dict[str, Any]:
+    """``pdai.advantage`` over ``algorithm.pdai`` (the estimator's own section) over the defaults; a key set in both
+    sections to different values is an error, so the two ways to configure ``epgrpo`` can never silently disagree."""
+    unknown = sorted(str(k) for k in section if k not in ADVANTAGE_DEFAULTS)
+    if unknown:
+        raise ValueError(f"unknown pdai.advantage keys {unknown}; valid keys are {sorted(ADVANTAGE_DEFAULTS)}")
+    algorithm = config.get("algorithm") if hasattr(config, "get") else None
+    settings = epgrpo_settings(algorithm)  # validates algorithm.pdai
+    algo_pdai = _plain(algorithm.get("pdai")) if algorithm is not None and hasattr(algorithm, "get") else None
+    algo_pdai = algo_pdai or {}
+    for key, value in section.items():
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            raise ValueError(f"pdai.advantage.{key} must be a number, got {value!r}") from None
+        if key in algo_pdai and float(algo_pdai[key]) != number:
+            raise ValueError(
+                f"pdai.advantage.{key}={number} contradicts algorithm.pdai.{key}={algo_pdai[key]}; set it in one place"
+            )
+        settings[key] = number
+    if not (math.isfinite(settings["process_weight"]) and settings["process_weight"] >= 0):
+        raise ValueError(f"pdai.advantage.process_weight must be finite and >= 0, got {settings['process_weight']}")
+    if not 0.0 <= settings["pre_hint_weight"] <= 1.0:
+        raise ValueError(f"pdai.advantage.pre_hint_weight must lie in [0, 1], got {settings['pre_hint_weight']}")
+    if not (math.isfinite(settings["epsilon"]) and settings["epsilon"] > 0):
+        raise ValueError(f"pdai.advantage.epsilon must be finite and > 0, got {settings['epsilon']}")
+    return settings
+
+
+# ----------------------------------------------------------------------------------------------- rows
+
+
+def problem_id_of(extra_info: Any, data_source: Any, raw_prompt: Any) -> str:
+    """The store's key for a dataset row.
+
+    ``extra_info.problem_id`` verbatim when present; else ``"<data_source>/<extra_info.index>"`` (an index is only
+    unique within one data file, the data source keeps files of different sources apart); else a hash of the
+    prompt messages (``"prompt:<sha256 prefix>"``), stable across runs and processes.
+    """
+    if isinstance(extra_info, Mapping):
+        pid = extra_info.get("problem_id")
+        if pid is not None and str(pid) != "":
+            return str(pid)
+        index = extra_info.get("index")
+        if index is not None and not (isinstance(index, float) and not math.isfinite(index)):
+            if isinstance(index, float | np.floating) and float(index).is_integer():
+                index = int(index)
+            return f"{data_source if data_source is not None else ''}/{index}"
+    text = json.dumps(raw_prompt, sort_keys=True, ensure_ascii=False, default=str)
+    return "prompt:" + hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
+
+
+def _column(td: TensorDict, key: str, n: int) -> list[Any]:
+    """Per-row Python values of a TensorDict column (None when absent); batch-level NonTensorData is broadcast."""
+    if key not in td.keys():
+        return [None] * n
+    value = td.get(key)
+    if isinstance(value, NonTensorStack):
+        out = list(value.tolist())
+    elif isinstance(value, NonTensorData):
+        out = [value.data] * n
+    elif isinstance(value, torch.Tensor):
+        out = value.tolist() if not value.is_nested else list(value.unbind())
+    else:
+        out = list(value)
+    if len(out) != n:
+        raise ValueError(f"column {key!r} has {len(out)} rows for a batch of {n}")
+    return out
+
+
+def _initial_prior_args(extra_info: Any, data_source: Any) -> dict[str, Any]:
+    """What the store needs to pick the prior of an unseen problem: data source, level, a prior the row carries."""
+    info = extra_info if isinstance(extra_info, Mapping) else {}
+    return {
+        "data_source": data_source if isinstance(data_source, str) else None,
+        "level": info.get("level"),
+        "given_prior": info.get(F.PRIOR_FIELD),
+    }
+
+
+def _finite(values: Mapping[str, float], prefix: str) -> dict[str, float]:
+    """Prefixed metrics without NaN / inf (an empty population is omitted, as in ``rollout_metrics``)."""
+    return {prefix + k: float(v) for k, v in values.items() if isinstance(v, int | float) and math.isfinite(v)}
+
+
+def _as_float(value: Any, default: float) -> float:
+    try:
+        out = float(value)
+    except (TypeError, ValueError):
+        return default
+    return out if math.isfinite(out) else default
+
+
+@dataclass
+class _Rows:
+    """The pdai view of one training batch read from TransferQueue: one entry per row, padding rows flagged."""
+
+    uids: list[str]
+    padding: list[bool]
+    extra: list[dict[str, Any]]  # the agent loop's extra_fields (pdai_* keys)
+    reward: list[dict[str, Any]]  # reward_extra_info
+    problem_ids: list[str]
+    prior_args: list[dict[str, Any]]
+    scores: list[float]  # rm_scores summed over the response (pre-KL)
+
+    def __len__(self) -> int:
+        return len(self.uids)
+
+    def get(self, key: str, default: Any) -> list[Any]:
+        """An extra field per row (``default`` where absent)."""
+        return [e.get(key, default) if isinstance(e, Mapping) else default for e in self.extra]
+
+    def level(self, i: int) -> int:
+        return int(_as_float(self.extra[i].get(F.HINT_LEVEL_FIELD, 0), 0.0))
+
+    def success(self, i: int) -> bool:
+        """The row's verified outcome: reward_extra_info ``acc``; a reward without it: score > 0."""
+        acc = self.reward[i].get("acc")
+        return _as_float(acc, 0.0) >= 0.5 if acc is not None else self.scores[i] > 0.0
+
+
+def _read_rows(
+    batch: KVBatchMeta, data: TensorDict, rm_scores: torch.Tensor, raw_prompt: list[Any] | None = None
+) -> _Rows:
+    n = len(batch.keys)
+    extra = [e if isinstance(e, Mapping) else {} for e in _column(data, "extra_fields", n)]
+    reward = []
+    flat = {key: _column(data, key, n) for key in ("acc", STEP_SCORES_FIELD, STEP_TOKEN_ENDS_FIELD) if key in data}
+    for i, e in enumerate(extra):
+        info = e.get("reward_extra_info")
+        if isinstance(info, Mapping):
+            reward.append(dict(info))
+        else:  # a colocated reward model writes reward_extra_info keys as top-level fields
+            reward.append({key: values[i] for key, values in flat.items()})
+    data_sources = _column(data, "data_source", n)
+    extra_infos = _column(data, "extra_info", n)
+    stored_ids = _column(data, PROBLEM_ID_FIELD, n)
+    prompts = raw_prompt if raw_prompt is not None else [None] * n
+    problem_ids = [
+        str(pid) if pid else problem_id_of(info, source, prompt)
+        for pid, info, source, prompt in zip(stored_ids, extra_infos, data_sources, prompts, strict=True)
+    ]
+    return _Rows(
+        uids=[str(u) for u in _column(data, "uid", n)],
+        padding=[bool(tag.get("is_padding", False)) for tag in batch.tags] if batch.tags else [False] * n,
+        extra=extra,
+        reward=reward,
+        problem_ids=problem_ids,
+        prior_args=[_initial_prior_args(info, source) for info, source in zip(extra_infos, data_sources, strict=True)],
+        scores=rm_scores.sum(dim=-1).tolist(),
+    )
+
+
+def _signal_share(uids: Sequence[str], values: Sequence[float], keep: Sequence[bool]) -> float | None:
+    """Share of groups (>= 2 kept rows) whose kept values are not all equal: groups GRPO can learn from."""
+    groups: dict[str, list[float]] = defaultdict(list)
+    for uid, value, k in zip(uids, values, keep, strict=True):
+        if k:
+            groups[uid].append(float(value))
+    eligible = [g for g in groups.values() if len(g) >= 2]
+    if not eligible:
+        return None
+    return sum(max(g) - min(g) > _NONZERO for g in eligible) / len(eligible)
+
+
+# ----------------------------------------------------------------------------------------------- the mixin
+
+
+class PdaiTrainerMixin:
+    """What EPRLI changes in verl's v1 trainer; combine with a verl trainer class (see the module docstring)."""
+
+    BASE_MODE: ClassVar[str] = "sync"  # the verl mode whose behaviour (replay buffer, TQ checkpointing) applies
+
+    # attributes verl's PPOTrainer provides (for type checkers)
+    config: Any
+    global_steps: int
+
+    def __init__(self, config: Any) -> None:
+        self.pdai_settings = PdaiSettings.from_config(config)  # fail before verl builds anything
+        super().__init__(config)  # type: ignore[call-arg]
+        self.pdai_store = DifficultyStore(self.pdai_settings.store)
+        self.pdai_policy = InterventionPolicy(self.pdai_settings.policy)
+        agent_loop = OmegaConf.select(config, "actor_rollout_ref.rollout.agent.default_agent_loop", default=None)
+        if agent_loop != "pdai_hint":
+            logger.warning(
+                "verl_pdai trainer %s runs with agent loop %r, not pdai_hint: no preview, no hints; the difficulty "
+                "store still learns from every (unassisted) sample",
+                self.pdai_trainer_mode,
+                agent_loop,
+            )
+
+    # ------------------------------------------------------------------ mode name
+
+    @property
+    def trainer_mode(self) -> str:
+        """The verl base mode, so verl's ``trainer_mode == "sync"`` branches see the mode they were written for."""
+        return self.BASE_MODE
+
+    @trainer_mode.setter
+    def trainer_mode(self, value: str) -> None:  # PPOTrainer.__init__ assigns the configured name here
+        self.pdai_trainer_mode = value
+
+    # ------------------------------------------------------------------ prompts
+
+    def _next_train_batch(self, num_prompts: int | None = None) -> TensorDict:
+        batch = super()._next_train_batch(num_prompts)  # type: ignore[misc]
+        self.pdai_inject(batch)
+        return batch
+
+    def pdai_inject(self, batch: TensorDict) -> None:
+        """Add ``pdai_prior``, ``pdai_policy_w`` and ``pdai_problem_id`` to every row of a training batch.
+
+        Per-row ``NonTensorStack`` columns (``tu.assign_non_tensor_stack``): verl's rollout worker turns each row of
+        a stack into a keyword argument of the agent loop, and stores it with the trajectory in TransferQueue
+        (async modes also persist it with the prompt for re-issue after a resume). A prior a row already carried
+        in ``extra_info.pdai_prior`` is the store's starting prior for that problem; a top-level ``pdai_prior``
+        column of the dataset is replaced.
+        """
+        n = int(batch.batch_size[0]) if len(batch.batch_size) else len(_column(batch, "uid", 1))
+        extra_infos = _column(batch, "extra_info", n)
+        data_sources = _column(batch, "data_source", n)
+        prompts = _column(batch, "raw_prompt", n)
+        priors, ids = [], []
+        for info, source, prompt in zip(extra_infos, data_sources, prompts, strict=True):
+            pid = problem_id_of(info, source, prompt)
+            alpha, beta = self.pdai_store.prior_for(pid, **_initial_prior_args(info, source))
+            priors.append({"alpha": float(alpha), "beta": float(beta)})
+            ids.append(pid)
+        tu.assign_non_tensor_stack(batch, F.PRIOR_FIELD, priors)
+        tu.assign_non_tensor_stack(batch, F.POLICY_W_FIELD, [float(self.pdai_policy.w)] * n)
+        tu.assign_non_tensor_stack(batch, PROBLEM_ID_FIELD, ids)
+
+    # ------------------------------------------------------------------ advantage
+
+    def _compute_advantage(self, batch: KVBatchMeta, metrics: dict) -> KVBatchMeta:
+        if self.config.algorithm.adv_estimator != EPGRPO:
+            batch = super()._compute_advantage(batch, metrics)  # type: ignore[misc]
+            data = tq.kv_batch_get(keys=batch.keys, partition_id=batch.partition_id, select_fields=_PDAI_FIELDS)
+            rm_scores = data.select("rm_scores").to_padded_tensor()["rm_scores"]
+            rows = self._pdai_rows(batch, data, rm_scores)
+            response_mask = data.select("response_mask").to_padded_tensor()["response_mask"]
+            self._pdai_learn(rows, response_mask, metrics)
+            return batch
+        return self._compute_epgrpo_advantage(batch, metrics)
+
+    def _compute_epgrpo_advantage(self, batch: KVBatchMeta, metrics: dict) -> KVBatchMeta:
+        """verl's ``_compute_advantage`` (0.9.1) with step 3 replaced by ``epgrpo`` on the batch's pdai fields:
+        same fields read, same KL-in-reward and rollout-correction helpers, same nested write-back."""
+        keys = batch.keys
+        for key in keys:  # epgrpo's group statistics count each session once
+            parts = key.rsplit("_", 2)
+            if len(parts) == 3 and parts[2] != "0":
+                raise ValueError(
+                    f"epgrpo expects one output per session (the pdai_hint agent loop), got trajectory key {key!r}; "
+                    "use an agent loop with one output per session or another adv_estimator"
+                )
+        verl_fields = _VERL_ADVANTAGE_FIELDS
+        select = verl_fields + [k for k in _PDAI_FIELDS if k not in verl_fields]
+        data = tq.kv_batch_get(keys=keys, partition_id=batch.partition_id, select_fields=select)
+        response_mask = data["response_mask"]
+        pdai_data = data.select(*[k for k in data.keys() if k not in verl_fields or k == "uid"])
+        tensors = data.select(*[k for k in verl_fields if k in data.keys()])
+        data = DataProto(batch=tensors.to_padded_tensor())
+        data.batch["token_level_scores"] = data.batch["rm_scores"]
+        data.non_tensor_batch["uid"] = np.array(data.batch.pop("uid").tolist(), dtype=object)
+        rows = self._pdai_rows(batch, pdai_data, data.batch["rm_scores"])
+
+        # 1. KL penalty in the reward, as verl (it stays in the outcome part, as in grpo)
+        use_kl_in_reward = self.config.algorithm.use_kl_in_reward
+        if use_kl_in_reward:
+            data, kl_metrics = apply_kl_penalty(
+                data,
+                kl_ctrl=self.kl_ctrl_in_reward,  # type: ignore[attr-defined]
+                kl_penalty=self.config.algorithm.kl_penalty,
+            )
+            metrics.update(kl_metrics)
+        else:
+            data.batch["token_level_rewards"] = data.batch["token_level_scores"]
+
+        model_mask = data.batch["response_mask"].clone()  # 0 on hint tokens only (rejection sampling may add more)
+
+        # 2. rollout correction (decoupled mode only), as verl
+        rollout_corr_config = self.config.algorithm.get("rollout_correction", None)
+        bypass = rollout_corr_config and rollout_corr_config.get("bypass_mode", False)
+        rollout_correction = rollout_corr_config is not None and "rollout_log_probs" in data.batch and not bypass
+        if rollout_correction:
+            data, is_metrics = compute_rollout_correction_and_add_to_batch(data, rollout_corr_config)
+            metrics.update(is_metrics)
+
+        # 3. epgrpo (hint-aware outcome part + process part)
+        response_mask_padded = data.batch["response_mask"]
+        advantages, outcome_part, outcome = self._epgrpo(rows, data.batch["token_level_rewards"], response_mask_padded)
+        data.batch["advantages"] = advantages
+        data.batch["returns"] = advantages
+
+        # 4. write nested advantages and returns back to TransferQueue, as verl
+        out_fields = ["advantages", "returns"]
+        if use_kl_in_reward:
+            out_fields.append("token_level_rewards")
+        if rollout_correction:
+            out_fields.append("response_mask")
+            if "rollout_is_weights" in data.batch:
+                out_fields.append("rollout_is_weights")
+        output = TensorDict(
+            {name: response_to_nested(data.batch[name], response_mask) for name in out_fields}, batch_size=len(batch)
+        )
+        batch = tq.kv_batch_put(keys=keys, partition_id=batch.partition_id, fields=output)
+
+        self._pdai_advantage_metrics(rows, response_mask_padded, advantages, outcome_part, outcome, metrics)
+        self._pdai_learn(rows, model_mask, metrics)
+        return batch
+
+    def _epgrpo(
+        self, rows: _Rows, token_level_rewards: torch.Tensor, response_mask: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(advantages, their outcome part alone, outcome scores) of ``epgrpo``; padding rows get no hint, no steps."""
+        n = len(rows)
+        real = [not p for p in rows.padding]
+        fields: dict[str, list[Any]] = {
+            F.HINT_LEVEL_FIELD: [rows.level(i) if real[i] else 0 for i in range(n)],
+            F.HINT_SPANS_FIELD: [rows.extra[i].get(F.HINT_SPANS_FIELD, []) if real[i] else [] for i in range(n)],
+        }
+        if any(STEP_SCORES_FIELD in r and STEP_TOKEN_ENDS_FIELD in r for r in rows.reward):
+            for key in (STEP_SCORES_FIELD, STEP_TOKEN_ENDS_FIELD):
+                fields[key] = [rows.reward[i].get(key, "[]") if real[i] else "[]" for i in range(n)]
+        inputs = epgrpo_inputs(fields, token_level_rewards)
+        outcome = inputs.pop("pdai_outcome_scores", token_level_rewards.sum(dim=-1))
+        s = self.pdai_settings.advantage
+        common = {
+            "epsilon": s["epsilon"],
+            "norm_adv_by_std_in_grpo": s["norm_adv_by_std_in_grpo"],
+            "pre_hint_weight": s["pre_hint_weight"],
+        }
+        level, start = inputs["pdai_hint_level"], inputs["pdai_hint_start"]
+        advantages, _ = compute_epgrpo_advantage(
+            outcome,
+            response_mask,
+            rows.uids,
+            level,
+            start,
+            inputs.get("pdai_step_rewards"),
+            inputs.get("pdai_step_mask"),
+            process_weight=s["process_weight"],
+            **common,
+        )
+        if "pdai_step_rewards" not in inputs or s["process_weight"] == 0.0:
+            return advantages, advantages, outcome
+        outcome_part, _ = compute_epgrpo_advantage(
+            outcome, response_mask, rows.uids, level, start, process_weight=0.0, **common
+        )
+        return advantages, outcome_part, outcome
+
+    # ------------------------------------------------------------------ learning and metrics
+
+    def _pdai_rows(self, batch: KVBatchMeta, data: TensorDict, rm_scores: torch.Tensor) -> _Rows:
+        n = len(batch.keys)
+        raw_prompt = None
+        if PROBLEM_ID_FIELD not in data.keys() or any(not p for p in _column(data, PROBLEM_ID_FIELD, n)):
+            # rows submitted without the trainer's id (e.g. prompts re-issued from an older checkpoint)
+            extra = tq.kv_batch_get(keys=batch.keys, partition_id=batch.partition_id, select_fields=["raw_prompt"])
+            raw_prompt = _column(extra, "raw_prompt", n)
+        return _read_rows(batch, data, rm_scores, raw_prompt)
+
+    def _pdai_learn(self, rows: _Rows, response_mask: torch.Tensor, metrics: dict) -> None:
+        """Update the store from unassisted outcomes, refit the policy, log store/policy/rollout metrics."""
+        real = [i for i in range(len(rows)) if not rows.padding[i]]
+        roles = rows.get(F.ROLE_FIELD, "")
+        success = {i: rows.success(i) for i in real}
+
+        # store: every unassisted session (previews, level-0 main sessions, loops without pdai roles)
+        unassisted = [i for i in real if roles[i] != "validation" and rows.level(i) == 0]
+        records = [
+            {
+                "problem_id": rows.problem_ids[i],
+                "successes": int(success[i]),
+                "trials": 1,
+                **rows.prior_args[i],
+            }
+            for i in unassisted
+        ]
+        updated = self.pdai_store.update_many(records, step=max(int(self.global_steps), 0))
+        trials = len(records)
+        metrics["pdai/store/batch_problems"] = float(len(updated))
+        metrics["pdai/store/batch_trials"] = float(trials)
+        if trials:
+            metrics["pdai/store/batch_success_rate"] = sum(success[i] for i in unassisted) / trials
+
+        # policy: (p, level, success) of main sessions that reached their decision
+        difficulty = rows.get(F.DIFFICULTY_FIELD, -1.0)
+        levels = self.pdai_policy.num_levels
+        observations, skipped = [], 0
+        for i in real:
+            p = _as_float(difficulty[i], -1.0)
+            if roles[i] != "main" or p < 0.0:
+                continue
+            if p > 1.0 or not 0 <= rows.level(i) < levels:  # a rollout run with another policy config
+                skipped += 1
+                continue
+            observations.append((p, rows.level(i), success[i]))
+        self.pdai_policy.update(observations)
+        metrics["pdai/policy/batch_observations"] = float(len(observations))
+        if skipped:
+            metrics["pdai/policy/batch_skipped_observations"] = float(skipped)
+            logger.warning("verl_pdai: %d policy observations with a level outside the policy's levels", skipped)
+
+        metrics.update(_finite(self.pdai_store.stats(), "pdai/store/"))
+        metrics.update(_finite(self.pdai_policy.diagnostics(), "pdai/policy/"))
+        if real:
+            columns = {
+                name: [rows.extra[i].get(name) for i in real]
+                for name in (
+                    F.ROLE_FIELD,
+                    F.HINT_LEVEL_FIELD,
+                    F.HINT_TOKENS_FIELD,
+                    F.DECISION_FIELD,
+                    F.PREVIEWS_FINISHED_FIELD,
+                    F.PREVIEW_SUCCESS_FIELD,
+                    F.FALLBACK_FIELD,
+                    F.DIFFICULTY_FIELD,
+                )
+                if any(name in rows.extra[i] for i in real)
+            }
+            metrics.update(rollout_metrics(columns, [float(success[i]) for i in real], response_mask[real]))
+            # groups GRPO could learn from without the intervention: outcomes of the unassisted sessions only
+            keep = set(unassisted)
+            outcomes = [float(success.get(i, False)) for i in range(len(rows))]
+            before = _signal_share(rows.uids, outcomes, [i in keep for i in range(len(rows))])
+            if before is not None:
+                metrics["pdai/adv/signal_groups_unassisted"] = before
+
+    def _pdai_advantage_metrics(
+        self,
+        rows: _Rows,
+        response_mask: torch.Tensor,
+        advantages: torch.Tensor,
+        outcome_part: torch.Tensor,
+        outcome: torch.Tensor,
+        metrics: dict,
+    ) -> None:
+        real = [not p for p in rows.padding]
+        if not any(real):
+            return
+        idx = [i for i, r in enumerate(real) if r]
+        valid = response_mask[idx] != 0
+        adv, out = advantages[idx], outcome_part[idx]
+        # groups with any token of non-zero advantage, after the intervention (outcome + process part)
+        row_signal = ((adv.abs() > _NONZERO) & valid).any(dim=-1).tolist()
+        groups: dict[str, bool] = {}
+        for i, signal in zip(idx, row_signal, strict=True):
+            groups[rows.uids[i]] = groups.get(rows.uids[i], False) or bool(signal)
+        metrics["pdai/adv/signal_groups_final"] = sum(groups.values()) / len(groups)
+        # groups whose outcome part can carry signal: outcome scores (step rewards taken out) not all equal
+        outcome_share = _signal_share(rows.uids, outcome.tolist(), real)
+        if outcome_share is not None:
+            metrics["pdai/adv/signal_groups_outcome"] = outcome_share
+        if bool(valid.any()):
+            metrics["pdai/adv/outcome_abs_mean"] = float(out[valid].abs().mean())
+            metrics["pdai/adv/process_abs_mean"] = float((adv - out)[valid].abs().mean())
+
+    # ------------------------------------------------------------------ checkpoints
+
+    def pdai_state_dict(self) -> dict[str, Any]:
+        """The content of ``pdai_state.json``."""
+        return {
+            "format": STATE_FORMAT,
+            "version": STATE_VERSION,
+            "global_step": int(self.global_steps),
+            "store": self.pdai_store.state_dict(),
+            "policy": self.pdai_policy.state_dict(),
+        }
+
+    def _save_checkpoint(self) -> None:
+        # Written before verl's save: verl writes latest_checkpointed_iteration.txt and calls the checkpoint
+        # callback (which may upload the folder) at the end of its save, so the folder they point to holds it.
+        folder = os.path.join(self.config.trainer.default_local_dir, f"global_step_{self.global_steps}")
+        save_atomic(os.path.join(folder, STATE_FILE), self.pdai_state_dict())
+        super()._save_checkpoint()  # type: ignore[misc]
+
+    def _load_checkpoint(self) -> None:
+        super()._load_checkpoint()  # type: ignore[misc]
+        folder = self._pdai_resumed_folder()
+        if folder is not None:
+            self.pdai_load_state(os.path.join(folder, STATE_FILE))
+
+    def _pdai_resumed_folder(self) -> str | None:
+        """The ``global_step_{N}`` folder verl's ``_load_checkpoint`` resumed from, or None (fresh start)."""
+        trainer = self.config.trainer
+        if trainer.resume_mode == "resume_path":
+            folder = str(trainer.resume_from_path)
+        elif trainer.resume_mode == "auto" and self.global_steps > 0:
+            folder = os.path.join(str(trainer.default_local_dir), f"global_step_{self.global_steps}")
+        else:
+            return None
+        return folder if os.path.isabs(folder) else os.path.join(os.getcwd(), folder)
+
+    def pdai_load_state(self, path: str) -> bool:
+        """Restore the store and the policy from ``path``; True when restored.
+
+        Missing file: a warning, fresh store and policy (e.g. a checkpoint written by verl's own ``sync`` mode).
+        Corrupt or invalid file: ``pdai.on_corrupt_state`` decides, ``fail`` (default) raises ValueError naming the
+        file and the option, ``fresh`` logs a warning and starts fresh. The current run's store and policy
+        settings are kept (``keep_config=True``): a resumed run may edit its recipe.
+        """
+        if not os.path.exists(path):
+            logger.warning(
+                "verl_pdai: no %s in the resumed checkpoint (%s): the difficulty store and the intervention policy "
+                "start fresh",
+                STATE_FILE,
+                path,
+            )
+            return False
+        store = DifficultyStore(self.pdai_settings.store)
+        policy = InterventionPolicy(self.pdai_settings.policy)
+        try:
+            state = load_state(path, "fail")
+            if state is None:  # removed between the check and the read
+                raise ValueError("the file disappeared while it was read")
+            if state.get("format") != STATE_FORMAT or state.get("version") != STATE_VERSION:
+                raise ValueError(
+                    f"not a {STATE_FORMAT} v{STATE_VERSION} file (format={state.get('format')!r}, "
+                    f"version={state.get('version')!r})"
+                )
+            for key in ("store", "policy"):
+                if not isinstance(state.get(key), Mapping):
+                    raise ValueError(f"missing or malformed {key!r} entry")
+            store.load_state_dict(state["store"], keep_config=True)
+            policy.load_state_dict(state["policy"], keep_config=True)
+        except ValueError as err:
+            if self.pdai_settings.on_corrupt_state == "fresh":
+                logger.warning(
+                    "verl_pdai: %s is corrupt (%s); the difficulty store and the intervention policy start fresh "
+                    "(pdai.on_corrupt_state=fresh)",
+                    path,
+                    err,
+                )
+                self.pdai_store = DifficultyStore(self.pdai_settings.store)
+                self.pdai_policy = InterventionPolicy(self.pdai_settings.policy)
+                return False
+            raise ValueError(
+                f"verl_pdai trainer state {path} is corrupt: {err}. Repair or delete the file, or set "
+                "pdai.on_corrupt_state=fresh to start the difficulty store and the intervention policy from their "
+                "priors"
+            ) from None
+        self.pdai_store, self.pdai_policy = store, policy
+        logger.info("verl_pdai: restored the difficulty store (%d problems) and the policy from %s", len(store), path)
+        return True
+
+
+# what verl's _compute_advantage reads from TransferQueue (0.9.1)
+_VERL_ADVANTAGE_FIELDS = [
+    "uid",
+    "response_mask",
+    "rm_scores",
+    "rollout_log_probs",
+    "old_log_probs",
+    "ref_log_prob",
+    "values",
+]
+# fields of a trajectory the pdai trainer reads from TransferQueue (missing ones are skipped by TQ)
+_PDAI_FIELDS = [
+    "uid",
+    "response_mask",
+    "rm_scores",
+    "extra_fields",
+    PROBLEM_ID_FIELD,
+    "data_source",
+    "extra_info",
+    "acc",
+    STEP_SCORES_FIELD,
+    STEP_TOKEN_ENDS_FIELD,
+]
+
+
+@register_trainer("pdai_sync")
+class PdaiSyncTrainer(PdaiTrainerMixin, PPOTrainerSync):
+    """verl's ``sync`` trainer with EPRLI's difficulty store, intervention policy and ``epgrpo``."""
+
+    BASE_MODE = "sync"
+
+
+@register_trainer("pdai_colocate_async")
+class PdaiColocateAsyncTrainer(PdaiTrainerMixin, PPOTrainerColocateAsync):
+    """verl's ``colocate_async`` trainer with EPRLI's difficulty store, intervention policy and ``epgrpo``."""
+
+    BASE_MODE = "colocate_async"
