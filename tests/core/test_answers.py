@@ -15,6 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.bounds import HANG_GUARD_S
 from tests.core.answer_cases import EQUIVALENCE_CASES
 from verl_pdai.core.answers import (
     ThinkingSplit,
@@ -345,14 +346,14 @@ def test_hostile_inputs_are_fast_and_safe(name):
         start = time.perf_counter()
         call(text)  # must not raise
         # ~0.3 s at most on an idle machine: a generous bound that still catches quadratic behaviour on 1 MB
-        assert time.perf_counter() - start < 3.0, call_name
+        assert time.perf_counter() - start < HANG_GUARD_S, call_name
 
 
 def test_extraction_of_1mb_is_fast():
     text = "step " * 200_000 + r"\boxed{\frac{1}{2}}"
     start = time.perf_counter()
     assert extract_final_answer(text, max_chars=len(text)) == r"\frac{1}{2}"
-    assert time.perf_counter() - start < 1.0
+    assert time.perf_counter() - start < HANG_GUARD_S
 
 
 def test_nested_braces_box_is_extracted():
@@ -382,7 +383,7 @@ def test_power_towers_do_not_hang(bomb, in_thread):
     else:
         results.append(answers_equivalent(bomb, "1"))
     assert results == [False]
-    assert time.perf_counter() - start < 5.0
+    assert time.perf_counter() - start < HANG_GUARD_S
 
 
 def test_identical_bombs_still_match_by_string():

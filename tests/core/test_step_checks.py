@@ -11,6 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.bounds import HANG_GUARD_S
 from verl_pdai.core import step_checks as checks_module
 from verl_pdai.core.step_checks import (
     ArithmeticClaim,
@@ -149,7 +150,7 @@ def test_evaluate_large_but_bounded_values_are_exact() -> None:
 def test_evaluate_huge_is_none_and_fast(expr: str) -> None:
     started = time.perf_counter()
     assert evaluate_arithmetic(expr) is None
-    assert time.perf_counter() - started < 0.5
+    assert time.perf_counter() - started < HANG_GUARD_S
 
 
 # ------------------------------------------------------------------------------------------ claims
@@ -266,7 +267,7 @@ def test_undecidable_claims_are_fast() -> None:
     text = " ".join(["$9^{9^{9^{9}}} = 3$", "$100000! = 1$", "$10^{10^{10}} = 7$", "$(10^{3000})^{3000} = 1$"] * 16)
     started = time.perf_counter()
     claims = find_arithmetic_claims(text)
-    assert time.perf_counter() - started < 1.0
+    assert time.perf_counter() - started < HANG_GUARD_S
     assert len(claims) == 64 and all(c.holds is None for c in claims)
 
 
@@ -387,7 +388,7 @@ def test_repeated_steps_is_not_quadratic() -> None:
     for steps in (identical, distinct, near):
         started = time.perf_counter()
         result = repeated_steps(steps)
-        assert time.perf_counter() - started < 1.0
+        assert time.perf_counter() - started < HANG_GUARD_S
         assert result[0] is False
     assert repeated_steps(identical)[1:] == [True] * 19_999
     assert not any(repeated_steps(distinct))
@@ -522,10 +523,10 @@ def test_adversarial_input_is_fast(name: str) -> None:
         started = time.perf_counter()
         function(text)
         elapsed = time.perf_counter() - started
-        assert elapsed < 1.0, f"{function.__name__} on {name}: {elapsed:.3f}s"
+        assert elapsed < HANG_GUARD_S, f"{function.__name__} on {name}: {elapsed:.3f}s"
     started = time.perf_counter()
     repeated_steps(text.split("\n\n"))
-    assert time.perf_counter() - started < 1.0
+    assert time.perf_counter() - started < HANG_GUARD_S
 
 
 def test_evaluate_deep_nesting_is_none_without_recursion_error() -> None:
@@ -535,11 +536,16 @@ def test_evaluate_deep_nesting_is_none_without_recursion_error() -> None:
 
 
 def test_is_pure_stdlib() -> None:
-    tree = ast.parse(Path(checks_module.__file__).read_text())
-    imported = {
-        alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names
-    }
-    imported |= {
-        node.module.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module
-    }
-    assert imported <= {"__future__", "heapq", "math", "re", "collections", "dataclasses", "fractions"}
+    """The step checks and the modules they are built from import the standard library and each other only."""
+    import verl_pdai.core.arithmetic as arithmetic
+    import verl_pdai.core.claims as claims
+    import verl_pdai.core.quantities as quantities
+
+    stdlib = {"__future__", "heapq", "math", "re", "collections", "dataclasses", "fractions"}
+    parts = {"verl_pdai.core.arithmetic", "verl_pdai.core.claims", "verl_pdai.core.quantities"}
+    for module in (checks_module, arithmetic, claims, quantities):
+        tree = ast.parse(Path(module.__file__).read_text())
+        imported = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+        imported |= {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module}
+        outside = {name for name in imported if name not in parts and name.split(".")[0] not in stdlib}
+        assert not outside, f"{module.__name__} imports {outside}"

@@ -11,6 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.bounds import HANG_GUARD_S
 from verl_pdai.core import steps as steps_module
 from verl_pdai.core.steps import MAX_DISPLAY_CHARS, Step, segment_steps
 
@@ -338,7 +339,7 @@ def test_adversarial_input_is_fast(name: str) -> None:
     started = time.perf_counter()
     steps = segment_steps(text)
     elapsed = time.perf_counter() - started
-    assert elapsed < 1.0, f"{name}: {elapsed:.3f}s"
+    assert elapsed < HANG_GUARD_S, f"{name}: {elapsed:.3f}s"
     assert len(steps) <= 512
     if len(text) <= 30_000:
         assert_invariants(text, steps)
@@ -510,7 +511,7 @@ def test_adversarial_input_is_fast_with_sentences(name: str) -> None:
     started = time.perf_counter()
     steps = segment_steps(text, sentences=True)
     elapsed = time.perf_counter() - started
-    assert elapsed < 1.0, f"{name}: {elapsed:.3f}s"
+    assert elapsed < HANG_GUARD_S, f"{name}: {elapsed:.3f}s"
     assert len(steps) <= 512
 
 
@@ -518,5 +519,5 @@ def test_sentence_adversarial_periods_are_fast() -> None:
     for text in ("e.g. " * 200_000, ". A" * 300_000, "$. $" * 250_000, "x." * 500_000):
         started = time.perf_counter()
         steps = segment_steps(text, sentences=True)
-        assert time.perf_counter() - started < 1.0
+        assert time.perf_counter() - started < HANG_GUARD_S
         assert len(steps) <= 512
