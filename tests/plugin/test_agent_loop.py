@@ -95,6 +95,8 @@ def test_hard_problem_gets_a_masked_hint_spliced_at_a_step_boundary(config, toke
         after = tokenizer.encode(AFTER_HINT, add_special_tokens=False) + [tokenizer.eos_token_id]
         assert ids[end:] == after and session.hinted
         assert mask[-1] == 1 and len(ids) <= RESPONSE_LENGTH
+        assert output.metrics.generate_sequences > 0  # verl's rollout timing metrics see the time in generate
+        assert info[F.WAIT_FIELD] < 0.05  # non-blocking: the decision never waits for the preview
 
 
 def test_easy_problem_previews_finish_first_and_nobody_is_hinted(config, tokenizer):
@@ -233,6 +235,7 @@ def test_blocking_mode_waits_for_the_whole_preview(tokenizer_dir, tokenizer):
         info = info_of(output)
         assert info[F.PREVIEWS_FINISHED_FIELD] == K and info[F.PREVIEWS_RUNNING_FIELD] == 0
         assert info[F.DIFFICULTY_FIELD] == pytest.approx(1 / 4)
+        assert info[F.WAIT_FIELD] > 0  # the wait is reported, so its cost is visible
 
 
 def test_legacy_path_without_session_ids_numbers_sessions_by_arrival(config, tokenizer):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, fields
 
 from verl_pdai.core.hints import HintSet
@@ -114,11 +114,15 @@ def decide(
     prior: tuple[float, float],
     snapshot: PreviewSnapshot,
     policy: InterventionPolicy,
-    hints: HintSet,
+    hints: HintSet | Callable[[], HintSet],
     config: InjectionConfig,
     rng: random.Random | None = None,
 ) -> Decision:
-    """The hint level for a session at its injection point."""
+    """The hint level for a session at its injection point.
+
+    ``hints`` may be a callable: it is only called when the policy wants a hint, so easy problems never pay for
+    building hints from their reference solution.
+    """
     p = previewed_success_rate(
         prior[0],
         prior[1],
@@ -130,6 +134,8 @@ def decide(
     wanted = policy.choose_level(p, rng)
     if wanted == 0:
         return Decision(0, 0.0, p, "easy", snapshot)
+    if callable(hints):
+        hints = hints()
     if not hints.usable:
         return Decision(0, 0.0, p, "no_reference", snapshot)
     hint = hints.for_level(wanted)

@@ -19,6 +19,7 @@ import dataclasses
 import functools
 import logging
 import random
+import time
 from typing import Any, ClassVar
 from uuid import uuid4
 
@@ -90,16 +91,30 @@ class PdaiHintAgentLoop(AgentLoopBase):
     """Preview + mid-generation hint injection. One instance per session; shared state is per process."""
 
     board: ClassVar[PreviewBoard] = PreviewBoard()
+    # verl builds one loop per session from the same config object: parse the pdai sections once per config
+    _parsed: ClassVar[dict[int, tuple[Any, InjectionConfig, PolicyConfig]]] = {}
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        pdai = self.config.get("pdai") or {}
-        self.settings = InjectionConfig.from_mapping(pdai.get("rollout"))
-        self.policy_config = PolicyConfig.from_dict(pdai.get("policy") or {})
+        self.settings, self.policy_config = self._settings_of(self.config)
+        self.generate_s = 0.0
         self.response_length = int(self.rollout_config.response_length)
         self.group_size = int(self.rollout_config.n)
         self.eos_ids = eos_token_ids(self.tokenizer, self.config.actor_rollout_ref.model.get("path"))
         self.rng = random.Random(self.settings.seed) if self.settings.seed is not None else random.Random()
+
+    @classmethod
+    def _settings_of(cls, config: Any) -> tuple[InjectionConfig, PolicyConfig]:
+        cached = cls._parsed.get(id(config))
+        if cached is None or cached[0] is not config:
+            pdai = config.get("pdai") or {}
+            cached = (
+                config,
+                InjectionConfig.from_mapping(pdai.get("rollout")),
+                PolicyConfig.from_dict(pdai.get("policy") or {}),
+            )
+            cls._parsed[id(config)] = cached
+        return cached[1], cached[2]
 
     # ------------------------------------------------------------------ generation helpers
 
@@ -116,9 +131,11 @@ class PdaiHintAgentLoop(AgentLoopBase):
         params = dict(sampling_params, max_tokens=max_tokens)
         if stop:
             params["stop"] = [stop]
+        started = time.perf_counter()
         output = await self.server_manager.generate(
             request_id=request_id, prompt_ids=prompt_ids + response.ids, sampling_params=params
         )
+        self.generate_s += time.perf_counter() - started
         new_ids = list(output.token_ids)[:max_tokens]
         response.add(new_ids, output.log_probs, model_written=True)
         # reaching this call's max_tokens is not the end of the session (the first call stops at min_tokens)
@@ -197,27 +214,30 @@ class PdaiHintAgentLoop(AgentLoopBase):
             info[F.DECISION_FIELD] = "ended_before_injection_point"
             return
 
-        decision, hints = await self._decide(uid, kwargs, info)
+        decision = await self._decide(uid, kwargs, info)
         if decision.level > 0:
-            self._inject(hints, decision, response, info)
+            self._inject(self._hints(uid, kwargs), decision, response, info)
         remaining = self.response_length - len(response.ids)
         await self._generate(request_id, prompt_ids, response, remaining, sampling_params)
         self._never_end_inside_hint(response, info)
 
-    async def _decide(self, uid: str, kwargs: dict[str, Any], info: dict[str, Any]) -> tuple[Decision, HintSet]:
+    async def _decide(self, uid: str, kwargs: dict[str, Any], info: dict[str, Any]) -> Decision:
+        started = time.perf_counter()
         snapshot: PreviewSnapshot = (
             await self.board.wait_for_preview(uid, self.settings.blocking_timeout_s)
             if self.settings.blocking
             else self.board.snapshot(uid)
         )
+        info[F.WAIT_FIELD] = round(time.perf_counter() - started, 6)
         alpha, beta, given = prior_of(kwargs.get(F.PRIOR_FIELD), self.settings)
         fallbacks = [] if given else ["no_prior"]
         if snapshot.failed:
             fallbacks.append("preview_failed")
         if snapshot.preview_size == 0:
             fallbacks.append("no_preview")
-        hints = self._hints(uid, kwargs)
-        decision = decide((alpha, beta), snapshot, self._policy(kwargs), hints, self.settings, self.rng)
+        decision = decide(
+            (alpha, beta), snapshot, self._policy(kwargs), lambda: self._hints(uid, kwargs), self.settings, self.rng
+        )
         info.update(
             {
                 F.DECISION_FIELD: decision.reason,
@@ -230,7 +250,7 @@ class PdaiHintAgentLoop(AgentLoopBase):
                 F.FALLBACK_FIELD: ",".join(fallbacks),
             }
         )
-        return decision, hints
+        return decision
 
     def _policy(self, kwargs: dict[str, Any]) -> InterventionPolicy:
         """The policy with the calibration weight the trainer handed to this prompt (``pdai_policy_w``)."""
@@ -314,6 +334,6 @@ class PdaiHintAgentLoop(AgentLoopBase):
             response_mask=response.mask[:n],
             response_logprobs=response.logprobs[:n] if self.want_logprobs else None,
             num_turns=2,
-            metrics={},
+            metrics={"generate_sequences": self.generate_s},
             extra_fields=dict(info),
         )

@@ -38,6 +38,7 @@ FALLBACK_FIELD = "pdai_fallback"  # comma-separated: no_prior, preview_failed, n
 HINT_LEVEL_FIELD = "pdai_hint_level"
 HINT_FRACTION_FIELD = "pdai_hint_fraction"
 HINT_TOKENS_FIELD = "pdai_hint_tokens"
+WAIT_FIELD = "pdai_wait_s"  # seconds the session waited for the preview at its decision (blocking mode)
 
 
 def hint_fields_default() -> dict[str, object]:
@@ -58,6 +59,7 @@ def hint_fields_default() -> dict[str, object]:
         HINT_FRACTION_FIELD: 0.0,
         HINT_SPANS_FIELD: [],
         HINT_TOKENS_FIELD: 0,
+        WAIT_FIELD: 0.0,
     }
 
 
