@@ -130,3 +130,10 @@ def test_scoring_never_raises_and_stays_in_range(scorer, text, gt):
     assert time.monotonic() - start < scorer.config.timeout_s + 1.5
     assert -0.2 - 1e-9 <= result.score <= 1.2 + 1e-9
     assert result.acc in (0.0, 1.0) and len(result.step_scores) == result.num_steps
+
+
+def test_the_final_answer_is_read_past_max_chars():
+    """Step checks read the first max_chars characters; the answer at the end of a long response still counts."""
+    long = "Step: $1+1=2$.\n\n" * 2000 + "So \\boxed{7}."
+    result = score_response([long], ["7"], config=StepwiseConfig(max_chars=1000))
+    assert result.truncated and result.acc == 1.0 and result.pred == "7"

@@ -90,3 +90,22 @@ def test_complement_spans():
     assert complement_spans([(2, 4), (6, 7)], 10) == [(0, 2), (4, 6), (7, 10)]
     assert complement_spans([], 3) == [(0, 3)]
     assert complement_spans([(0, 3)], 3) == []
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.text(max_size=300), st.integers(min_value=0, max_value=5))
+def test_fast_table_path_equals_the_incremental_path(tokenizer, text, cut):
+    """Including token lists cut inside a multi-byte character (the fast path falls back there)."""
+    mapper = TokenTextMapper(tokenizer)
+    ids = tokenizer.encode(text, add_special_tokens=False)
+    ids = ids[: max(0, len(ids) - cut)] + [tokenizer.eos_token_id]
+    assert mapper._decode_byte_level(ids) == mapper._decode_incremental(ids)
+
+
+def test_cut_multibyte_character_is_decoded_exactly(tokenizer):
+    ids = tokenizer.encode("🙂", add_special_tokens=False)
+    mapper = TokenTextMapper(tokenizer)
+    if len(ids) > 1:  # an emoji split over byte tokens: the first token alone is invalid UTF-8
+        text, ends = mapper._decode_byte_level(ids[:1])
+        assert (text, ends) == mapper._decode_incremental(ids[:1])
+    assert mapper.decode(ids).text == "🙂"

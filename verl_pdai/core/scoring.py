@@ -228,9 +228,12 @@ def score_response(
     timeouts of the answer check. The hard wall-clock bound is the caller's (see ``bounded_scorer``).
     """
     config = config or StepwiseConfig()
-    pieces, truncated = _truncate([str(p) for p in pieces], config.max_chars)
-    result = ScoreResult(truncated=truncated)
+    pieces = [str(p) for p in pieces]
+    # the outcome reads the whole text (the final answer sits at the end; extraction scans only its tail),
+    # the step checks read the first max_chars characters
     pred, correct, closed = outcome_of("".join(pieces), ground_truths, config)
+    pieces, truncated = _truncate(pieces, config.max_chars)
+    result = ScoreResult(truncated=truncated)
     result.pred, result.thinking_closed = pred[:1000], closed
     result.acc = 1.0 if correct else 0.0
     result.outcome = config.outcome_weight * result.acc
