@@ -11,12 +11,13 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 
+from verl_pdai.core.config_values import ConfigError, dataclass_from_mapping
 from verl_pdai.core.hints import HintSet
 from verl_pdai.core.policy import InterventionPolicy, previewed_success_rate
 from verl_pdai.core.preview import PreviewSnapshot
-from verl_pdai.core.scoring import THINKING_MODES, ConfigError
+from verl_pdai.core.scoring import THINKING_MODES
 
 
 @dataclass(frozen=True)
@@ -62,22 +63,7 @@ class InjectionConfig:
     @classmethod
     def from_mapping(cls, values: Mapping[str, object] | None) -> InjectionConfig:
         """Build from a plain mapping; unknown keys and wrong types fail with the valid names."""
-        values = dict(values or {})
-        known = {f.name: f for f in fields(cls)}
-        unknown = sorted(set(values) - set(known))
-        if unknown:
-            raise ConfigError(f"pdai.rollout config: unknown key(s) {unknown}; valid keys are {sorted(known)}")
-        converted: dict[str, object] = {}
-        for name, value in values.items():
-            default = known[name].default
-            if value is None or default is None:
-                converted[name] = value
-                continue
-            try:
-                converted[name] = type(default)(value)  # type: ignore[call-arg]
-            except (TypeError, ValueError) as exc:
-                raise ConfigError(f"pdai.rollout config: {name}={value!r} is not a {type(default).__name__}") from exc
-        return cls(**converted)  # type: ignore[arg-type]
+        return dataclass_from_mapping(cls, values, "pdai.rollout config")
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)

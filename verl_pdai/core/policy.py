@@ -41,6 +41,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
+from verl_pdai.core.config_values import as_count, as_float
+
 __all__ = ["InterventionPolicy", "PolicyConfig", "previewed_success_rate"]
 
 STATE_VERSION = 1
@@ -61,34 +63,8 @@ def _logit(p: float) -> float:
     return math.log(p) - math.log1p(-p)
 
 
-def _as_float(name: str, value: object) -> float:
-    """``float(value)`` for a real number (bools rejected), else a ValueError that names the field."""
-    if isinstance(value, bool) or isinstance(value, (str, bytes)):
-        raise ValueError(f"{name} must be a real number, got {value!r}")
-    try:
-        out = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a real number, got {value!r}") from None
-    if not math.isfinite(out):
-        raise ValueError(f"{name} must be finite, got {value!r}")
-    return out
-
-
-def _as_count(name: str, value: object) -> int:
-    """A non-negative integer (numpy ints accepted; floats and bools rejected)."""
-    if isinstance(value, bool):
-        raise ValueError(f"{name} must be an integer, got {value!r}")
-    try:
-        out = operator.index(value)  # type: ignore[arg-type]
-    except TypeError:
-        raise ValueError(f"{name} must be an integer, got {value!r}") from None
-    if out < 0:
-        raise ValueError(f"{name} must be >= 0, got {out}")
-    return out
-
-
 def _as_probability(name: str, value: object) -> float:
-    out = _as_float(name, value)
+    out = as_float(name, value)
     if not 0.0 <= out <= 1.0:
         raise ValueError(f"{name} must lie in [0, 1], got {out}")
     return out
@@ -119,7 +95,7 @@ def _as_pair(name: str, value: object) -> tuple[float, float]:
         raise ValueError(f"{name} must be a pair (low, high), got {value!r}") from None
     if len(items) != 2:
         raise ValueError(f"{name} must be a pair (low, high), got {value!r}")
-    return _as_float(f"{name}[0]", items[0]), _as_float(f"{name}[1]", items[1])
+    return as_float(f"{name}[0]", items[0]), as_float(f"{name}[1]", items[1])
 
 
 # ----------------------------------------------------------------------------------------------- difficulty
@@ -140,16 +116,16 @@ def previewed_success_rate(
     ``running_weight`` (in [0, 1]) of a failure, because failing attempts tend to run long. The result lies
     in (0, 1).
     """
-    alpha = _as_float("prior_alpha", prior_alpha)
-    beta = _as_float("prior_beta", prior_beta)
+    alpha = as_float("prior_alpha", prior_alpha)
+    beta = as_float("prior_beta", prior_beta)
     if alpha <= 0.0 or beta <= 0.0:
         raise ValueError(f"prior_alpha and prior_beta must be > 0, got alpha={alpha}, beta={beta}")
-    n_done = _as_count("finished", finished)
-    n_ok = _as_count("successes", successes)
-    n_run = _as_count("running", running)
+    n_done = as_count("finished", finished)
+    n_ok = as_count("successes", successes)
+    n_run = as_count("running", running)
     if n_ok > n_done:
         raise ValueError(f"successes ({n_ok}) cannot exceed finished ({n_done})")
-    rho = _as_float("running_weight", running_weight)
+    rho = as_float("running_weight", running_weight)
     if not 0.0 <= rho <= 1.0:
         # A session that has not finished is at most as informative as one that finished and failed.
         raise ValueError(f"running_weight must lie in [0, 1], got {rho}")
@@ -221,7 +197,7 @@ class PolicyConfig:
         fr = self.fractions
         if not isinstance(fr, tuple) or not fr:
             raise ValueError(f"PolicyConfig.fractions must be a non-empty sequence like (0.0, 0.25, 0.5), got {fr!r}")
-        values = [_as_float(f"PolicyConfig.fractions[{i}]", v) for i, v in enumerate(fr)]
+        values = [as_float(f"PolicyConfig.fractions[{i}]", v) for i, v in enumerate(fr)]
         if values[0] != 0.0:
             raise ValueError(f"PolicyConfig.fractions must start at 0.0 (level 0 is the unhinted level), got {fr!r}")
         for i in range(1, len(values)):
@@ -232,7 +208,7 @@ class PolicyConfig:
                 f"PolicyConfig.fractions must stay below 1.0 (a hint never reveals the whole solution), got {fr!r}"
             )
 
-        tau = _as_float("PolicyConfig.target_rate", self.target_rate)
+        tau = as_float("PolicyConfig.target_rate", self.target_rate)
         if not 0.0 < tau < 1.0:
             raise ValueError(f"PolicyConfig.target_rate must lie in (0, 1), got {tau}")
 
@@ -241,28 +217,28 @@ class PolicyConfig:
             raise ValueError(f"PolicyConfig.w_bounds low must be >= 0 (hints are modelled as never hurting), got {lo}")
         if not lo < hi:
             raise ValueError(f"PolicyConfig.w_bounds must satisfy low < high, got ({lo}, {hi})")
-        w_init = _as_float("PolicyConfig.w_init", self.w_init)
+        w_init = as_float("PolicyConfig.w_init", self.w_init)
         if not lo <= w_init <= hi:
             raise ValueError(f"PolicyConfig.w_init ({w_init}) must lie within w_bounds ({lo}, {hi})")
-        mu = _as_float("PolicyConfig.w_prior_mean", self.w_prior_mean)
+        mu = as_float("PolicyConfig.w_prior_mean", self.w_prior_mean)
         if not lo <= mu <= hi:
             raise ValueError(f"PolicyConfig.w_prior_mean ({mu}) must lie within w_bounds ({lo}, {hi})")
-        sigma = _as_float("PolicyConfig.w_prior_std", self.w_prior_std)
+        sigma = as_float("PolicyConfig.w_prior_std", self.w_prior_std)
         if sigma <= 0.0:
             raise ValueError(f"PolicyConfig.w_prior_std must be > 0 (it keeps w finite on little data), got {sigma}")
 
-        window = _as_count("PolicyConfig.window", self.window)
+        window = as_count("PolicyConfig.window", self.window)
         if window < 1:
             raise ValueError(f"PolicyConfig.window must be >= 1, got {window}")
 
-        min_p = _as_float("PolicyConfig.min_p", self.min_p)
-        max_p = _as_float("PolicyConfig.max_p", self.max_p)
+        min_p = as_float("PolicyConfig.min_p", self.min_p)
+        max_p = as_float("PolicyConfig.max_p", self.max_p)
         if not 0.0 < min_p < max_p < 1.0:
             raise ValueError(f"PolicyConfig needs 0 < min_p < max_p < 1, got min_p={min_p}, max_p={max_p}")
         if not min_p < tau < max_p:
             raise ValueError(f"PolicyConfig.target_rate ({tau}) must lie strictly between min_p and max_p")
 
-        spread = _as_float("PolicyConfig.explore_spread", self.explore_spread)
+        spread = as_float("PolicyConfig.explore_spread", self.explore_spread)
         if not 0.0 <= spread <= 1.0:
             raise ValueError(f"PolicyConfig.explore_spread is a probability in [0, 1], got {spread}")
 
@@ -449,7 +425,7 @@ class InterventionPolicy:
         saved_config = PolicyConfig.from_dict(state["config"])
         config = self.config if keep_config else saved_config
 
-        w = _as_float("policy state w", state["w"])
+        w = as_float("policy state w", state["w"])
         lo, hi = config.w_bounds
         if keep_config:
             w = min(max(w, lo), hi)
@@ -467,7 +443,7 @@ class InterventionPolicy:
             if len(items) != 3:
                 raise ValueError(f"policy state window[{i}] must be [p, f, success], got {entry!r}")
             p = _as_probability(f"policy state window[{i}] p", items[0])
-            f = _as_float(f"policy state window[{i}] f", items[1])
+            f = as_float(f"policy state window[{i}] f", items[1])
             if not 0.0 < f < 1.0:
                 raise ValueError(f"policy state window[{i}] f must lie in (0, 1) (hinted outcomes only), got {f}")
             window.append((p, f, _as_outcome(f"policy state window[{i}] success", items[2])))
@@ -485,9 +461,9 @@ class InterventionPolicy:
             if key not in raw_counters:
                 raise ValueError(f"policy state counters miss {key!r}")
             if key in _INT_COUNTERS:
-                counters[key] = _as_count(f"policy state counter {key}", raw_counters[key])
+                counters[key] = as_count(f"policy state counter {key}", raw_counters[key])
             else:
-                counters[key] = _as_float(f"policy state counter {key}", raw_counters[key])
+                counters[key] = as_float(f"policy state counter {key}", raw_counters[key])
                 if counters[key] < 0.0:
                     raise ValueError(f"policy state counter {key} must be >= 0")
 

@@ -20,17 +20,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 
 from verl_pdai.core.answers import answers_equivalent, extract_final_answer, split_thinking
+from verl_pdai.core.config_values import ConfigError, dataclass_from_mapping
 from verl_pdai.core.step_checks import find_arithmetic_claims, key_quantities, quantities_in, repeated_steps
 from verl_pdai.core.steps import Step, segment_steps
 
 THINKING_MODES = ("auto", "required", "off")
-
-
-class ConfigError(ValueError):
-    """A configuration value that cannot work; the message says which key and what to set."""
 
 
 @dataclass(frozen=True)
@@ -84,21 +81,7 @@ class StepwiseConfig:
     @classmethod
     def from_mapping(cls, values: Mapping[str, object] | None) -> StepwiseConfig:
         """Build from a plain mapping (e.g. ``reward.reward_kwargs``); unknown keys fail with the valid names."""
-        values = dict(values or {})
-        known = {f.name: f for f in fields(cls)}
-        unknown = sorted(set(values) - set(known))
-        if unknown:
-            raise ConfigError(f"pdai_stepwise reward config: unknown key(s) {unknown}; valid keys are {sorted(known)}")
-        converted: dict[str, object] = {}
-        for name, value in values.items():
-            default = known[name].default
-            try:
-                converted[name] = type(default)(value)  # type: ignore[call-arg]
-            except (TypeError, ValueError) as exc:
-                raise ConfigError(
-                    f"pdai_stepwise reward config: {name}={value!r} is not a valid {type(default).__name__}"
-                ) from exc
-        return cls(**converted)  # type: ignore[arg-type]
+        return dataclass_from_mapping(cls, values, "pdai_stepwise reward config")
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)

@@ -40,6 +40,8 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from verl_pdai.core.config_values import as_count, as_float
+
 __all__ = ["DifficultyStore", "StoreConfig", "load_state", "save_atomic"]
 
 logger = logging.getLogger(__name__)
@@ -55,32 +57,6 @@ _RECORD_FIELDS = ("problem_id", "successes", "trials", "data_source", "level", "
 
 
 # ----------------------------------------------------------------------------------------------- helpers
-
-
-def _as_float(name: str, value: object) -> float:
-    """``float(value)`` for a finite real number (bools and strings rejected), else a ValueError naming it."""
-    if isinstance(value, (bool, str, bytes)):
-        raise ValueError(f"{name} must be a real number, got {value!r}")
-    try:
-        out = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a real number, got {value!r}") from None
-    if not math.isfinite(out):
-        raise ValueError(f"{name} must be finite, got {value!r}")
-    return out
-
-
-def _as_count(name: str, value: object) -> int:
-    """A non-negative integer (numpy ints accepted; floats and bools rejected: convert counts with int())."""
-    if isinstance(value, bool):
-        raise ValueError(f"{name} must be an integer, got {value!r}")
-    try:
-        out = operator.index(value)  # type: ignore[arg-type]
-    except TypeError:
-        raise ValueError(f"{name} must be an integer, got {value!r}") from None
-    if out < 0:
-        raise ValueError(f"{name} must be >= 0, got {out}")
-    return out
 
 
 def _as_prior(name: str, value: object) -> tuple[float, float]:
@@ -99,8 +75,8 @@ def _as_prior(name: str, value: object) -> tuple[float, float]:
             raise ValueError(f"{name} must be a pair (alpha, beta), got {value!r}") from None
         if len(items) != 2:
             raise ValueError(f"{name} must be a pair (alpha, beta), got {value!r}")
-    a = _as_float(f"{name} alpha", items[0])
-    b = _as_float(f"{name} beta", items[1])
+    a = as_float(f"{name} alpha", items[0])
+    b = as_float(f"{name} beta", items[1])
     if a <= 0.0 or b <= 0.0:
         raise ValueError(f"{name} must have alpha > 0 and beta > 0, got ({a}, {b})")
     return a, b
@@ -195,7 +171,7 @@ class StoreConfig:
 
     def validate(self) -> None:
         """Raise ValueError naming the first invalid setting and what a valid one looks like."""
-        decay = _as_float("StoreConfig.decay", self.decay)
+        decay = as_float("StoreConfig.decay", self.decay)
         if not 0.0 <= decay <= 1.0:
             raise ValueError(f"StoreConfig.decay must lie in [0, 1] (1 = never forget), got {decay}")
         _as_prior("StoreConfig.default_prior", self.default_prior)
@@ -203,10 +179,10 @@ class StoreConfig:
             _as_prior(f"StoreConfig.priors_by_source[{key!r}]", prior)
         for key, prior in self.priors_by_level.items():
             _as_prior(f"StoreConfig.priors_by_level[{key!r}]", prior)
-        max_problems = _as_count("StoreConfig.max_problems", self.max_problems)
+        max_problems = as_count("StoreConfig.max_problems", self.max_problems)
         if max_problems < 1:
             raise ValueError(f"StoreConfig.max_problems must be >= 1 (e.g. the dataset size), got {max_problems}")
-        cap = _as_float("StoreConfig.max_evidence", self.max_evidence)
+        cap = as_float("StoreConfig.max_evidence", self.max_evidence)
         if cap <= 0.0:
             raise ValueError(f"StoreConfig.max_evidence must be > 0 (e.g. 64, a few groups of outcomes), got {cap}")
 
@@ -468,8 +444,8 @@ class DifficultyStore:
     @staticmethod
     def _check_record(problem_id: object, successes: object, trials: object, what: str) -> tuple[str, int, int]:
         pid = _as_problem_id(problem_id, f"{what}problem_id")
-        n_ok = _as_count(f"{what}successes", successes)
-        n = _as_count(f"{what}trials", trials)
+        n_ok = as_count(f"{what}successes", successes)
+        n = as_count(f"{what}trials", trials)
         if n_ok > n:
             raise ValueError(f"{what}successes ({n_ok}) cannot exceed trials ({n}) for problem {pid!r}")
         return pid, n_ok, n
@@ -477,7 +453,7 @@ class DifficultyStore:
     def _next_step(self, step: object) -> int:
         if step is None:
             return self._step + 1
-        return max(_as_count("step", step), self._step)
+        return max(as_count("step", step), self._step)
 
     def _apply(self, pid: str, n_ok: int, n: int, prior: tuple[float, float], stamp: int) -> tuple[float, float]:
         cfg = self.config
@@ -570,7 +546,7 @@ class DifficultyStore:
             raise ValueError(f"unsupported store state version {state['version']!r} (expected {STATE_VERSION})")
         saved_config = StoreConfig.from_dict(state["config"])
         config = self.config if keep_config else saved_config
-        step = _as_count("store state step", state["step"])
+        step = as_count("store state step", state["step"])
 
         raw_counters = state["counters"]
         if not isinstance(raw_counters, Mapping):
@@ -582,7 +558,7 @@ class DifficultyStore:
         for key in counters:
             if key not in raw_counters:
                 raise ValueError(f"store state counters miss {key!r}")
-            counters[key] = _as_count(f"store state counter {key}", raw_counters[key])
+            counters[key] = as_count(f"store state counter {key}", raw_counters[key])
 
         raw_problems = state["problems"]
         if isinstance(raw_problems, (str, bytes, Mapping)) or not isinstance(raw_problems, Iterable):
@@ -604,14 +580,14 @@ class DifficultyStore:
             if pid in problems:
                 raise ValueError(f"{entry_what}: problem {pid!r} appears twice")
             pa, pb = _as_prior(f"{entry_what} prior", items[1:3])
-            e_s = _as_float(f"{entry_what} successes", items[3])
-            e_f = _as_float(f"{entry_what} failures", items[4])
+            e_s = as_float(f"{entry_what} successes", items[3])
+            e_f = as_float(f"{entry_what} failures", items[4])
             if e_s < 0.0 or e_f < 0.0:
                 raise ValueError(f"{entry_what}: evidence ({e_s}, {e_f}) of problem {pid!r} must be >= 0")
-            visits = _as_count(f"{entry_what} visits", items[5])
+            visits = as_count(f"{entry_what} visits", items[5])
             if visits < 1:
                 raise ValueError(f"{entry_what}: visits must be >= 1 (problems are stored only once updated)")
-            last_step = _as_count(f"{entry_what} last_step", items[6])
+            last_step = as_count(f"{entry_what} last_step", items[6])
             if last_step < last or last_step > step:
                 raise ValueError(
                     f"{entry_what}: last_step {last_step} must be non-decreasing along the list and <= step {step}"
