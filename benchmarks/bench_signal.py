@@ -10,7 +10,7 @@ advantages with ``compute_epgrpo_advantage`` (per-level baselines for EPRLI; wit
 ``grpo``). A rollout "carries signal" when one of its model-written tokens gets a non-zero advantage; a group
 is "informative" when one of its rollouts does.
 
-All assumptions are stated in ``benchmarks/results_signal.md`` and in ``--help``. Seeded; a few seconds on 2 cores::
+All assumptions are in ``docs/benchmarks.md`` ("Signal efficiency") and ``--help``. Seeded; seconds on 2 cores::
 
     python benchmarks/bench_signal.py [--markdown] [--quick]
 """
@@ -47,7 +47,7 @@ REFERENCE = (
 
 @dataclass(frozen=True)
 class Settings:
-    """Simulation settings (see ``--help`` and results_signal.md for why each default)."""
+    """Simulation settings (see ``--help`` and docs/benchmarks.md for why each default)."""
 
     problems: int = 1024  # dataset size; 128 prompts per step -> 8 steps per epoch
     prompts: int = 128  # prompts (groups) per training step
