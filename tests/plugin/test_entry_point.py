@@ -73,3 +73,15 @@ def test_doctor_lists_the_registered_components():
     assert "adv_estimator" in done.stdout and "epgrpo" in done.stdout
     assert "pdai_sync" in done.stdout and "pdai_colocate_async" in done.stdout
     assert "verl 0.9" in done.stdout
+
+
+def test_plain_python_api_works_without_importing_verl():
+    code = (
+        "import sys\n"
+        "from verl_pdai.api import score\n"
+        "result = score('Step 1: $3 \\\\cdot 4 = 12$.\\n\\nSo \\\\boxed{12}.', '12')\n"
+        "print(result.acc, result.num_steps, 'verl' in sys.modules)"
+    )
+    done = python(code)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["1.0", "2", "False"]
