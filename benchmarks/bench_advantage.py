@@ -131,7 +131,7 @@ def main() -> None:
     from verl.trainer.ppo.core_algos import get_adv_estimator_fn
 
     import verl_pdai.plugin.advantage  # noqa: F401  registers epgrpo
-    from verl_pdai.plugin.advantage import epgrpo_inputs
+    from verl_pdai.plugin.advantage_inputs import epgrpo_inputs
 
     device = torch.device(args.device)
     data = make_batch(args, device)

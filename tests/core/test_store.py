@@ -13,8 +13,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from verl_pdai.core import store as store_module
-from verl_pdai.core.store import DifficultyStore, StoreConfig, load_state, save_atomic
+from verl_pdai.core import persistence as persistence_module
+from verl_pdai.core.persistence import load_state, save_atomic
+from verl_pdai.core.store import DifficultyStore, StoreConfig
 
 PRIORS = {
     "priors_by_source": {"aime": (1.0, 4.0), "aime_hard": (1.0, 9.0), "gsm8k": (4.0, 1.0)},
@@ -545,10 +546,10 @@ def test_interrupted_write_keeps_previous_file(tmp_path, monkeypatch):
     def failing_fsync(fd):
         raise OSError("disk full")
 
-    monkeypatch.setattr(store_module.os, "fsync", failing_fsync)
+    monkeypatch.setattr(persistence_module.os, "fsync", failing_fsync)
     with pytest.raises(OSError, match="disk full"):
         save_atomic(target, {"generation": 2, "payload": "x" * 10_000})
-    monkeypatch.setattr(store_module.os, "fsync", real_fsync)
+    monkeypatch.setattr(persistence_module.os, "fsync", real_fsync)
     assert load_state(target) == {"generation": 1}
     assert os.listdir(tmp_path) == ["store.json"]
 
@@ -556,7 +557,7 @@ def test_interrupted_write_keeps_previous_file(tmp_path, monkeypatch):
     def failing_replace(src, dst):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(store_module.os, "replace", failing_replace)
+    monkeypatch.setattr(persistence_module.os, "replace", failing_replace)
     with pytest.raises(KeyboardInterrupt):
         save_atomic(target, {"generation": 3})
     monkeypatch.undo()
@@ -593,7 +594,7 @@ def test_load_state_corrupt(tmp_path, caplog, content):
     with pytest.raises(ValueError, match="corrupt or truncated") as info:
         load_state(target)
     assert str(target) in str(info.value) and "on_corrupt='fresh'" in str(info.value)
-    with caplog.at_level(logging.WARNING, logger="verl_pdai.core.store"):
+    with caplog.at_level(logging.WARNING, logger="verl_pdai.core.persistence"):
         assert load_state(target, on_corrupt="fresh") is None
     assert "starting fresh" in caplog.text and str(target) in caplog.text
     assert target.read_bytes() == content  # never modified or deleted

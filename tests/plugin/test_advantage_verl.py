@@ -11,7 +11,8 @@ import torch
 from omegaconf import OmegaConf
 
 from verl_pdai.core.advantage import compute_epgrpo_advantage
-from verl_pdai.plugin.advantage import NAME, compute_epgrpo_advantage_verl, epgrpo_inputs, epgrpo_settings
+from verl_pdai.plugin.advantage import compute_epgrpo_advantage_verl
+from verl_pdai.plugin.advantage_inputs import NAME, epgrpo_inputs, epgrpo_settings
 
 
 def batch(seed: int = 0, bsz: int = 24, seq_len: int = 10, group: int = 4):

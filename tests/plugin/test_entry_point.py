@@ -6,6 +6,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 PROBE = """
 import json, sys
 import verl
@@ -85,3 +87,23 @@ def test_plain_python_api_works_without_importing_verl():
     done = python(code)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["1.0", "2", "False"]
+
+
+def test_any_plugin_module_imported_first_registers_everything_without_errors():
+    """Importing an adapter first runs `import verl`, hence the entry point, while the adapter is half-imported."""
+    from verl_pdai.plugin.registration import COMPONENTS
+
+    failures = []
+    for module in COMPONENTS:
+        code = (
+            f"import {module}\n"
+            "from verl_pdai.cli import registered_components\n"
+            "print(sorted(n for names in registered_components().values() for n in names))"
+        )
+        done = python(code)
+        if done.returncode != 0 or "registering components with verl failed" in done.stderr:
+            failures.append((module, done.stderr[-500:]))
+        elif "pdai_sync" not in done.stdout or "pdai_stepwise" not in done.stdout:
+            failures.append((module, done.stdout))
+    if failures:
+        pytest.fail(f"import order problems: {failures}")

@@ -36,50 +36,13 @@ these (``proces_weight``) fails loudly, since it would otherwise silently train 
 
 from __future__ import annotations
 
-import difflib
-from collections.abc import Mapping, Sequence
 from typing import Any
 
-import numpy as np
 import torch
 from verl.trainer.ppo.core_algos import register_adv_est
 
-from verl_pdai.core.advantage import compute_epgrpo_advantage, dense_step_rewards
-from verl_pdai.plugin.fields import HINT_LEVEL_FIELD, HINT_SPANS_FIELD, decode_list
-
-NAME = "epgrpo"
-CONFIG_DEFAULTS: dict[str, float] = {"process_weight": 1.0, "pre_hint_weight": 0.0, "epsilon": 1e-6}
-STEP_SCORES_FIELD = "step_scores"
-STEP_TOKEN_ENDS_FIELD = "step_token_ends"
-
-__all__ = ["NAME", "compute_epgrpo_advantage_verl", "epgrpo_inputs", "epgrpo_settings"]
-
-
-def _get(config: Any, key: str, default: Any = None) -> Any:
-    if config is None:
-        return default
-    if hasattr(config, "get"):  # DictConfig, dict, verl's BaseConfig (a Mapping)
-        return config.get(key, default)
-    return getattr(config, key, default)
-
-
-def epgrpo_settings(config: Any) -> dict[str, Any]:
-    """``norm_adv_by_std_in_grpo``, ``process_weight``, ``pre_hint_weight``, ``epsilon`` from ``config.algorithm``."""
-    pdai = _get(config, "pdai", None) or {}
-    if not hasattr(pdai, "get") or not hasattr(pdai, "keys"):
-        raise ValueError(f"algorithm.pdai must be a mapping, got {type(pdai).__name__}")
-    for key in pdai.keys():
-        close = difflib.get_close_matches(str(key), CONFIG_DEFAULTS, n=1, cutoff=0.8)
-        if key not in CONFIG_DEFAULTS and close:
-            raise ValueError(f"algorithm.pdai.{key}: unknown key, did you mean algorithm.pdai.{close[0]}?")
-    settings: dict[str, Any] = {"norm_adv_by_std_in_grpo": bool(_get(config, "norm_adv_by_std_in_grpo", True))}
-    for key, default in CONFIG_DEFAULTS.items():
-        value = pdai.get(key, default)
-        try:
-            settings[key] = float(value)
-        except (TypeError, ValueError) as exc:
-            raise ValueError(f"algorithm.pdai.{key} must be a number, got {value!r}") from exc
-    return settings
+from verl_pdai.core.advantage import compute_epgrpo_advantage
+from verl_pdai.plugin.advantage_inputs import NAME, epgrpo_settings
 
 
 @register_adv_est(NAME)
@@ -122,47 +85,3 @@ def compute_epgrpo_advantage_verl(
         process_weight=settings["process_weight"],
         pre_hint_weight=settings["pre_hint_weight"],
     )
-
-
-def _first_hint_start(spans: object) -> int:
-    starts = [
-        int(span[0])
-        for span in decode_list(spans)
-        if isinstance(span, Sequence | np.ndarray) and len(span) == 2 and isinstance(span[0], int | np.integer)
-    ]
-    return min(starts) if starts else -1
-
-
-def epgrpo_inputs(fields: Mapping[str, Any], token_level_rewards: torch.Tensor) -> dict[str, torch.Tensor]:
-    """The ``pdai_*`` keywords of ``compute_epgrpo_advantage_verl`` from per-sample fields of a batch (e.g. a
-    ``DataProto.non_tensor_batch``): ``pdai_hint_level`` and ``pdai_hint_spans`` from the ``pdai_hint`` agent
-    loop, ``step_scores`` and ``step_token_ends`` (JSON lists) from the ``pdai_stepwise`` reward manager. Absent
-    fields are left out. With step rewards, ``pdai_outcome_scores`` is ``token_level_rewards.sum(-1)`` minus the
-    sum of the sample's well-formed step scores (``pdai_stepwise``'s reward is outcome + process; any
-    KL-in-reward term stays in the outcome, as in ``grpo``).
-    """
-    bsz, seq_len = token_level_rewards.shape
-    device = token_level_rewards.device
-    out: dict[str, torch.Tensor] = {}
-
-    def column(key: str) -> list:
-        values = list(fields[key])
-        if len(values) != bsz:
-            raise ValueError(f"field {key!r} has {len(values)} entries for a batch of {bsz}")
-        return values
-
-    if HINT_LEVEL_FIELD in fields:
-        out["pdai_hint_level"] = torch.as_tensor(np.asarray(column(HINT_LEVEL_FIELD), dtype=np.int64), device=device)
-    if HINT_SPANS_FIELD in fields:
-        starts = [_first_hint_start(spans) for spans in column(HINT_SPANS_FIELD)]
-        out["pdai_hint_start"] = torch.tensor(starts, dtype=torch.long, device=device)
-    if STEP_SCORES_FIELD in fields and STEP_TOKEN_ENDS_FIELD in fields:
-        scores = [decode_list(v) for v in column(STEP_SCORES_FIELD)]
-        ends = [decode_list(v) for v in column(STEP_TOKEN_ENDS_FIELD)]
-        rewards, mask = dense_step_rewards(scores, ends, seq_len, dtype=token_level_rewards.dtype, device=device)
-        # what the dense tensor holds is exactly what the scalar reward carried as process part
-        process = rewards.sum(dim=-1)
-        out["pdai_step_rewards"] = rewards
-        out["pdai_step_mask"] = mask
-        out["pdai_outcome_scores"] = token_level_rewards.sum(dim=-1) - process
-    return out

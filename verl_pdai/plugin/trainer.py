@@ -17,6 +17,9 @@ process: the ``verl.plugins`` entry point does it (or ``VERL_USE_EXTERNAL_MODULE
   ``pdai/*`` metrics are logged;
 * ``_save_checkpoint`` / ``_load_checkpoint``: ``pdai_state.json`` in the ``global_step_{N}`` folder.
 
+The ``pdai`` config section is parsed in :mod:`verl_pdai.plugin.trainer_settings`; a batch's rows are read from
+TransferQueue into the pdai view in :mod:`verl_pdai.plugin.trainer_rows`.
+
 The base mode. verl branches on the literal mode name (``trainer_mode == "sync"`` picks the replay buffer, forces
 ``gen_batch_size``, persists and re-issues in-flight prompts, saves TransferQueue; ``trainer.v1.<mode>`` holds the
 mode's settings). ``trainer_mode`` is therefore a property that reports the base mode (``sync`` /
@@ -25,21 +28,16 @@ mode's settings). ``trainer_mode`` is therefore a property that reports the base
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
-import math
 import os
-from collections import defaultdict
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import numpy as np
 import torch
 import transfer_queue as tq
-from omegaconf import DictConfig, ListConfig, OmegaConf
-from tensordict import NonTensorData, NonTensorStack, TensorDict
+from omegaconf import OmegaConf
+from tensordict import TensorDict
 from transfer_queue import KVBatchMeta
 from verl.protocol import DataProto
 from verl.trainer.ppo.ray_trainer import apply_kl_penalty
@@ -51,253 +49,35 @@ from verl.utils import tensordict_utils as tu
 from verl.workers.utils.padding import response_to_nested
 
 from verl_pdai.core.advantage import compute_epgrpo_advantage
-from verl_pdai.core.injection import InjectionConfig
-from verl_pdai.core.policy import InterventionPolicy, PolicyConfig
+from verl_pdai.core.persistence import load_state, save_atomic
+from verl_pdai.core.policy import InterventionPolicy
 from verl_pdai.core.rollout_metrics import rollout_metrics
-from verl_pdai.core.store import DifficultyStore, StoreConfig, load_state, save_atomic
+from verl_pdai.core.store import DifficultyStore
 from verl_pdai.plugin import fields as F
-from verl_pdai.plugin.advantage import CONFIG_DEFAULTS as ADVANTAGE_DEFAULTS
-from verl_pdai.plugin.advantage import NAME as EPGRPO
-from verl_pdai.plugin.advantage import STEP_SCORES_FIELD, STEP_TOKEN_ENDS_FIELD, epgrpo_inputs, epgrpo_settings
+from verl_pdai.plugin.advantage_inputs import NAME as EPGRPO
+from verl_pdai.plugin.advantage_inputs import STEP_SCORES_FIELD, STEP_TOKEN_ENDS_FIELD, epgrpo_inputs
+from verl_pdai.plugin.trainer_rows import (
+    _PDAI_FIELDS,
+    PROBLEM_ID_FIELD,
+    _advantage_metrics,
+    _as_float,
+    _column,
+    _fetch_rows,
+    _finite,
+    _initial_prior_args,
+    _Rows,
+    _signal_share,
+    problem_id_of,
+)
+from verl_pdai.plugin.trainer_settings import PdaiSettings
 
-__all__ = [
-    "PROBLEM_ID_FIELD",
-    "STATE_FILE",
-    "PdaiColocateAsyncTrainer",
-    "PdaiSettings",
-    "PdaiSyncTrainer",
-    "PdaiTrainerMixin",
-    "problem_id_of",
-]
+__all__ = ["STATE_FILE", "PdaiColocateAsyncTrainer", "PdaiSyncTrainer", "PdaiTrainerMixin"]
 
 logger = logging.getLogger("verl_pdai")
 
-PROBLEM_ID_FIELD = "pdai_problem_id"  # per-row column the trainer injects next to pdai_prior / pdai_policy_w
 STATE_FILE = "pdai_state.json"
 STATE_FORMAT = "verl_pdai.trainer_state"
 STATE_VERSION = 1
-SECTIONS = ("store", "policy", "advantage", "rollout", "on_corrupt_state")  # keys of the `pdai` config section
-ON_CORRUPT_CHOICES = ("fail", "fresh")
-_NONZERO = 1e-8  # |advantage| above this counts as signal
-
-
-# ----------------------------------------------------------------------------------------------- settings
-
-
-def _plain(value: Any) -> Any:
-    """OmegaConf containers -> plain dicts/lists (resolved); anything else unchanged."""
-    if isinstance(value, DictConfig | ListConfig):
-        return OmegaConf.to_container(value, resolve=True)
-    return value
-
-
-def _section(pdai: Mapping[str, Any], key: str) -> dict[str, Any]:
-    value = _plain(pdai.get(key))
-    if value is None:
-        return {}
-    if not isinstance(value, Mapping):
-        raise ValueError(f"pdai.{key} must be a mapping, got {type(value).__name__}: {value!r}")
-    return dict(value)
-
-
-@dataclass(frozen=True)
-class PdaiSettings:
-    """The trainer's view of the ``pdai`` config section, validated (see ``docs/trainer.md``)."""
-
-    store: StoreConfig = field(default_factory=StoreConfig)
-    policy: PolicyConfig = field(default_factory=PolicyConfig)
-    # epgrpo: process_weight (beta_proc), pre_hint_weight, epsilon, norm_adv_by_std_in_grpo
-    advantage: dict[str, Any] = field(default_factory=dict)
-    on_corrupt_state: str = "fail"
-
-    @classmethod
-    def from_config(cls, config: Any) -> PdaiSettings:
-        """Read ``pdai.*`` (and ``algorithm.pdai`` / ``algorithm.norm_adv_by_std_in_grpo``) from verl's config."""
-        pdai = _plain(config.get("pdai")) if hasattr(config, "get") else None
-        pdai = {} if pdai is None else pdai
-        if not isinstance(pdai, Mapping):
-            raise ValueError(f"the `pdai` config section must be a mapping, got {type(pdai).__name__}")
-        unknown = sorted(str(k) for k in pdai if k not in SECTIONS)
-        if unknown:
-            raise ValueError(f"unknown pdai config keys {unknown}; valid keys are {list(SECTIONS)}")
-        try:
-            store = StoreConfig.from_dict(_section(pdai, "store"))
-        except ValueError as err:
-            raise ValueError(f"pdai.store: {err}") from None
-        try:
-            policy = PolicyConfig.from_dict(_section(pdai, "policy"))
-        except ValueError as err:
-            raise ValueError(f"pdai.policy: {err}") from None
-        InjectionConfig.from_mapping(_section(pdai, "rollout"))  # the agent loop's section: fail here, not in a worker
-        on_corrupt = pdai.get("on_corrupt_state", "fail")
-        if on_corrupt not in ON_CORRUPT_CHOICES:
-            raise ValueError(f"pdai.on_corrupt_state must be one of {list(ON_CORRUPT_CHOICES)}, got {on_corrupt!r}")
-        return cls(store, policy, _advantage_settings(config, _section(pdai, "advantage")), on_corrupt)
-
-
-def _advantage_settings(config: Any, section: dict[str, Any]) -> dict[str, Any]:
-    """``pdai.advantage`` over ``algorithm.pdai`` (the estimator's own section) over the defaults; a key set in both
-    sections to different values is an error, so the two ways to configure ``epgrpo`` can never silently disagree."""
-    unknown = sorted(str(k) for k in section if k not in ADVANTAGE_DEFAULTS)
-    if unknown:
-        raise ValueError(f"unknown pdai.advantage keys {unknown}; valid keys are {sorted(ADVANTAGE_DEFAULTS)}")
-    algorithm = config.get("algorithm") if hasattr(config, "get") else None
-    settings = epgrpo_settings(algorithm)  # validates algorithm.pdai
-    algo_pdai = _plain(algorithm.get("pdai")) if algorithm is not None and hasattr(algorithm, "get") else None
-    algo_pdai = algo_pdai or {}
-    for key, value in section.items():
-        try:
-            number = float(value)
-        except (TypeError, ValueError):
-            raise ValueError(f"pdai.advantage.{key} must be a number, got {value!r}") from None
-        if key in algo_pdai and float(algo_pdai[key]) != number:
-            raise ValueError(
-                f"pdai.advantage.{key}={number} contradicts algorithm.pdai.{key}={algo_pdai[key]}; set it in one place"
-            )
-        settings[key] = number
-    if not (math.isfinite(settings["process_weight"]) and settings["process_weight"] >= 0):
-        raise ValueError(f"pdai.advantage.process_weight must be finite and >= 0, got {settings['process_weight']}")
-    if not 0.0 <= settings["pre_hint_weight"] <= 1.0:
-        raise ValueError(f"pdai.advantage.pre_hint_weight must lie in [0, 1], got {settings['pre_hint_weight']}")
-    if not (math.isfinite(settings["epsilon"]) and settings["epsilon"] > 0):
-        raise ValueError(f"pdai.advantage.epsilon must be finite and > 0, got {settings['epsilon']}")
-    return settings
-
-
-# ----------------------------------------------------------------------------------------------- rows
-
-
-def problem_id_of(extra_info: Any, data_source: Any, raw_prompt: Any) -> str:
-    """The store's key for a dataset row.
-
-    ``extra_info.problem_id`` verbatim when present; else ``"<data_source>/<extra_info.index>"`` (an index is only
-    unique within one data file, the data source keeps files of different sources apart); else a hash of the
-    prompt messages (``"prompt:<sha256 prefix>"``), stable across runs and processes.
-    """
-    if isinstance(extra_info, Mapping):
-        pid = extra_info.get("problem_id")
-        if pid is not None and str(pid) != "":
-            return str(pid)
-        index = extra_info.get("index")
-        if index is not None and not (isinstance(index, float) and not math.isfinite(index)):
-            if isinstance(index, float | np.floating) and float(index).is_integer():
-                index = int(index)
-            return f"{data_source if data_source is not None else ''}/{index}"
-    text = json.dumps(raw_prompt, sort_keys=True, ensure_ascii=False, default=str)
-    return "prompt:" + hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
-
-
-def _column(td: TensorDict, key: str, n: int) -> list[Any]:
-    """Per-row Python values of a TensorDict column (None when absent); batch-level NonTensorData is broadcast."""
-    if key not in td.keys():
-        return [None] * n
-    value = td.get(key)
-    if isinstance(value, NonTensorStack):
-        out = list(value.tolist())
-    elif isinstance(value, NonTensorData):
-        out = [value.data] * n
-    elif isinstance(value, torch.Tensor):
-        out = value.tolist() if not value.is_nested else list(value.unbind())
-    else:
-        out = list(value)
-    if len(out) != n:
-        raise ValueError(f"column {key!r} has {len(out)} rows for a batch of {n}")
-    return out
-
-
-def _initial_prior_args(extra_info: Any, data_source: Any) -> dict[str, Any]:
-    """What the store needs to pick the prior of an unseen problem: data source, level, a prior the row carries."""
-    info = extra_info if isinstance(extra_info, Mapping) else {}
-    return {
-        "data_source": data_source if isinstance(data_source, str) else None,
-        "level": info.get("level"),
-        "given_prior": info.get(F.PRIOR_FIELD),
-    }
-
-
-def _finite(values: Mapping[str, float], prefix: str) -> dict[str, float]:
-    """Prefixed metrics without NaN / inf (an empty population is omitted, as in ``rollout_metrics``)."""
-    return {prefix + k: float(v) for k, v in values.items() if isinstance(v, int | float) and math.isfinite(v)}
-
-
-def _as_float(value: Any, default: float) -> float:
-    try:
-        out = float(value)
-    except (TypeError, ValueError):
-        return default
-    return out if math.isfinite(out) else default
-
-
-@dataclass
-class _Rows:
-    """The pdai view of one training batch read from TransferQueue: one entry per row, padding rows flagged."""
-
-    uids: list[str]
-    padding: list[bool]
-    extra: list[dict[str, Any]]  # the agent loop's extra_fields (pdai_* keys)
-    reward: list[dict[str, Any]]  # reward_extra_info
-    problem_ids: list[str]
-    prior_args: list[dict[str, Any]]
-    scores: list[float]  # rm_scores summed over the response (pre-KL)
-
-    def __len__(self) -> int:
-        return len(self.uids)
-
-    def get(self, key: str, default: Any) -> list[Any]:
-        """An extra field per row (``default`` where absent)."""
-        return [e.get(key, default) if isinstance(e, Mapping) else default for e in self.extra]
-
-    def level(self, i: int) -> int:
-        return int(_as_float(self.extra[i].get(F.HINT_LEVEL_FIELD, 0), 0.0))
-
-    def success(self, i: int) -> bool:
-        """The row's verified outcome: reward_extra_info ``acc``; a reward without it: score > 0."""
-        acc = self.reward[i].get("acc")
-        return _as_float(acc, 0.0) >= 0.5 if acc is not None else self.scores[i] > 0.0
-
-
-def _read_rows(
-    batch: KVBatchMeta, data: TensorDict, rm_scores: torch.Tensor, raw_prompt: list[Any] | None = None
-) -> _Rows:
-    n = len(batch.keys)
-    extra = [e if isinstance(e, Mapping) else {} for e in _column(data, "extra_fields", n)]
-    reward = []
-    flat = {key: _column(data, key, n) for key in ("acc", STEP_SCORES_FIELD, STEP_TOKEN_ENDS_FIELD) if key in data}
-    for i, e in enumerate(extra):
-        info = e.get("reward_extra_info")
-        if isinstance(info, Mapping):
-            reward.append(dict(info))
-        else:  # a colocated reward model writes reward_extra_info keys as top-level fields
-            reward.append({key: values[i] for key, values in flat.items()})
-    data_sources = _column(data, "data_source", n)
-    extra_infos = _column(data, "extra_info", n)
-    stored_ids = _column(data, PROBLEM_ID_FIELD, n)
-    prompts = raw_prompt if raw_prompt is not None else [None] * n
-    problem_ids = [
-        str(pid) if pid else problem_id_of(info, source, prompt)
-        for pid, info, source, prompt in zip(stored_ids, extra_infos, data_sources, prompts, strict=True)
-    ]
-    return _Rows(
-        uids=[str(u) for u in _column(data, "uid", n)],
-        padding=[bool(tag.get("is_padding", False)) for tag in batch.tags] if batch.tags else [False] * n,
-        extra=extra,
-        reward=reward,
-        problem_ids=problem_ids,
-        prior_args=[_initial_prior_args(info, source) for info, source in zip(extra_infos, data_sources, strict=True)],
-        scores=rm_scores.sum(dim=-1).tolist(),
-    )
-
-
-def _signal_share(uids: Sequence[str], values: Sequence[float], keep: Sequence[bool]) -> float | None:
-    """Share of groups (>= 2 kept rows) whose kept values are not all equal: groups GRPO can learn from."""
-    groups: dict[str, list[float]] = defaultdict(list)
-    for uid, value, k in zip(uids, values, keep, strict=True):
-        if k:
-            groups[uid].append(float(value))
-    eligible = [g for g in groups.values() if len(g) >= 2]
-    if not eligible:
-        return None
-    return sum(max(g) - min(g) > _NONZERO for g in eligible) / len(eligible)
 
 
 # ----------------------------------------------------------------------------------------------- the mixin
@@ -374,7 +154,7 @@ class PdaiTrainerMixin:
             batch = super()._compute_advantage(batch, metrics)  # type: ignore[misc]
             data = tq.kv_batch_get(keys=batch.keys, partition_id=batch.partition_id, select_fields=_PDAI_FIELDS)
             rm_scores = data.select("rm_scores").to_padded_tensor()["rm_scores"]
-            rows = self._pdai_rows(batch, data, rm_scores)
+            rows = _fetch_rows(batch, data, rm_scores)
             response_mask = data.select("response_mask").to_padded_tensor()["response_mask"]
             self._pdai_learn(rows, response_mask, metrics)
             return batch
@@ -400,7 +180,7 @@ class PdaiTrainerMixin:
         data = DataProto(batch=tensors.to_padded_tensor())
         data.batch["token_level_scores"] = data.batch["rm_scores"]
         data.non_tensor_batch["uid"] = np.array(data.batch.pop("uid").tolist(), dtype=object)
-        rows = self._pdai_rows(batch, pdai_data, data.batch["rm_scores"])
+        rows = _fetch_rows(batch, pdai_data, data.batch["rm_scores"])
 
         # 1. KL penalty in the reward, as verl (it stays in the outcome part, as in grpo)
         use_kl_in_reward = self.config.algorithm.use_kl_in_reward
@@ -443,7 +223,7 @@ class PdaiTrainerMixin:
         )
         batch = tq.kv_batch_put(keys=keys, partition_id=batch.partition_id, fields=output)
 
-        self._pdai_advantage_metrics(rows, response_mask_padded, advantages, outcome_part, outcome, metrics)
+        _advantage_metrics(rows, response_mask_padded, advantages, outcome_part, outcome, metrics)
         self._pdai_learn(rows, model_mask, metrics)
         return batch
 
@@ -488,15 +268,6 @@ class PdaiTrainerMixin:
         return advantages, outcome_part, outcome
 
     # ------------------------------------------------------------------ learning and metrics
-
-    def _pdai_rows(self, batch: KVBatchMeta, data: TensorDict, rm_scores: torch.Tensor) -> _Rows:
-        n = len(batch.keys)
-        raw_prompt = None
-        if PROBLEM_ID_FIELD not in data.keys() or any(not p for p in _column(data, PROBLEM_ID_FIELD, n)):
-            # rows submitted without the trainer's id (e.g. prompts re-issued from an older checkpoint)
-            extra = tq.kv_batch_get(keys=batch.keys, partition_id=batch.partition_id, select_fields=["raw_prompt"])
-            raw_prompt = _column(extra, "raw_prompt", n)
-        return _read_rows(batch, data, rm_scores, raw_prompt)
 
     def _pdai_learn(self, rows: _Rows, response_mask: torch.Tensor, metrics: dict) -> None:
         """Update the store from unassisted outcomes, refit the policy, log store/policy/rollout metrics."""
@@ -564,35 +335,6 @@ class PdaiTrainerMixin:
             before = _signal_share(rows.uids, outcomes, [i in keep for i in range(len(rows))])
             if before is not None:
                 metrics["pdai/adv/signal_groups_unassisted"] = before
-
-    def _pdai_advantage_metrics(
-        self,
-        rows: _Rows,
-        response_mask: torch.Tensor,
-        advantages: torch.Tensor,
-        outcome_part: torch.Tensor,
-        outcome: torch.Tensor,
-        metrics: dict,
-    ) -> None:
-        real = [not p for p in rows.padding]
-        if not any(real):
-            return
-        idx = [i for i, r in enumerate(real) if r]
-        valid = response_mask[idx] != 0
-        adv, out = advantages[idx], outcome_part[idx]
-        # groups with any token of non-zero advantage, after the intervention (outcome + process part)
-        row_signal = ((adv.abs() > _NONZERO) & valid).any(dim=-1).tolist()
-        groups: dict[str, bool] = {}
-        for i, signal in zip(idx, row_signal, strict=True):
-            groups[rows.uids[i]] = groups.get(rows.uids[i], False) or bool(signal)
-        metrics["pdai/adv/signal_groups_final"] = sum(groups.values()) / len(groups)
-        # groups whose outcome part can carry signal: outcome scores (step rewards taken out) not all equal
-        outcome_share = _signal_share(rows.uids, outcome.tolist(), real)
-        if outcome_share is not None:
-            metrics["pdai/adv/signal_groups_outcome"] = outcome_share
-        if bool(valid.any()):
-            metrics["pdai/adv/outcome_abs_mean"] = float(out[valid].abs().mean())
-            metrics["pdai/adv/process_abs_mean"] = float((adv - out)[valid].abs().mean())
 
     # ------------------------------------------------------------------ checkpoints
 
@@ -692,19 +434,6 @@ _VERL_ADVANTAGE_FIELDS = [
     "old_log_probs",
     "ref_log_prob",
     "values",
-]
-# fields of a trajectory the pdai trainer reads from TransferQueue (missing ones are skipped by TQ)
-_PDAI_FIELDS = [
-    "uid",
-    "response_mask",
-    "rm_scores",
-    "extra_fields",
-    PROBLEM_ID_FIELD,
-    "data_source",
-    "extra_info",
-    "acc",
-    STEP_SCORES_FIELD,
-    STEP_TOKEN_ENDS_FIELD,
 ]
 
 

@@ -1,0 +1,220 @@
+"""A training batch's rows, read from TransferQueue into the pdai view (:class:`_Rows`), and metrics of those rows.
+
+The trainer gets the fields in ``_PDAI_FIELDS`` from TransferQueue; ``_fetch_rows`` turns them into one entry per
+row: the agent loop's ``extra_fields`` (``pdai_*`` keys), the reward extra info, the summed ``rm_scores`` and the
+problem id (reading ``raw_prompt`` too when a row lacks one). ``problem_id_of`` is the difficulty store's key for a
+dataset row, which the trainer stores with the prompt as the ``pdai_problem_id`` column (``PROBLEM_ID_FIELD``).
+``_signal_share`` and ``_advantage_metrics`` give the ``pdai/adv/*`` metrics. The underscored names are for
+:mod:`verl_pdai.plugin.trainer` (:class:`~verl_pdai.plugin.trainer.PdaiTrainerMixin`) only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+import transfer_queue as tq
+from tensordict import NonTensorData, NonTensorStack, TensorDict
+from transfer_queue import KVBatchMeta
+
+from verl_pdai.plugin import fields as F
+from verl_pdai.plugin.advantage_inputs import STEP_SCORES_FIELD, STEP_TOKEN_ENDS_FIELD
+
+__all__ = ["PROBLEM_ID_FIELD", "problem_id_of"]
+
+PROBLEM_ID_FIELD = "pdai_problem_id"  # per-row column the trainer injects next to pdai_prior / pdai_policy_w
+_NONZERO = 1e-8  # |advantage| above this counts as signal
+# fields of a trajectory the pdai trainer reads from TransferQueue (missing ones are skipped by TQ)
+_PDAI_FIELDS = [
+    "uid",
+    "response_mask",
+    "rm_scores",
+    "extra_fields",
+    PROBLEM_ID_FIELD,
+    "data_source",
+    "extra_info",
+    "acc",
+    STEP_SCORES_FIELD,
+    STEP_TOKEN_ENDS_FIELD,
+]
+
+
+def problem_id_of(extra_info: Any, data_source: Any, raw_prompt: Any) -> str:
+    """The store's key for a dataset row.
+
+    ``extra_info.problem_id`` verbatim when present; else ``"<data_source>/<extra_info.index>"`` (an index is only
+    unique within one data file, the data source keeps files of different sources apart); else a hash of the
+    prompt messages (``"prompt:<sha256 prefix>"``), stable across runs and processes.
+    """
+    if isinstance(extra_info, Mapping):
+        pid = extra_info.get("problem_id")
+        if pid is not None and str(pid) != "":
+            return str(pid)
+        index = extra_info.get("index")
+        if index is not None and not (isinstance(index, float) and not math.isfinite(index)):
+            if isinstance(index, float | np.floating) and float(index).is_integer():
+                index = int(index)
+            return f"{data_source if data_source is not None else ''}/{index}"
+    text = json.dumps(raw_prompt, sort_keys=True, ensure_ascii=False, default=str)
+    return "prompt:" + hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
+
+
+def _column(td: TensorDict, key: str, n: int) -> list[Any]:
+    """Per-row Python values of a TensorDict column (None when absent); batch-level NonTensorData is broadcast."""
+    if key not in td.keys():
+        return [None] * n
+    value = td.get(key)
+    if isinstance(value, NonTensorStack):
+        out = list(value.tolist())
+    elif isinstance(value, NonTensorData):
+        out = [value.data] * n
+    elif isinstance(value, torch.Tensor):
+        out = value.tolist() if not value.is_nested else list(value.unbind())
+    else:
+        out = list(value)
+    if len(out) != n:
+        raise ValueError(f"column {key!r} has {len(out)} rows for a batch of {n}")
+    return out
+
+
+def _initial_prior_args(extra_info: Any, data_source: Any) -> dict[str, Any]:
+    """What the store needs to pick the prior of an unseen problem: data source, level, a prior the row carries."""
+    info = extra_info if isinstance(extra_info, Mapping) else {}
+    return {
+        "data_source": data_source if isinstance(data_source, str) else None,
+        "level": info.get("level"),
+        "given_prior": info.get(F.PRIOR_FIELD),
+    }
+
+
+def _finite(values: Mapping[str, float], prefix: str) -> dict[str, float]:
+    """Prefixed metrics without NaN / inf (an empty population is omitted, as in ``rollout_metrics``)."""
+    return {prefix + k: float(v) for k, v in values.items() if isinstance(v, int | float) and math.isfinite(v)}
+
+
+def _as_float(value: Any, default: float) -> float:
+    try:
+        out = float(value)
+    except (TypeError, ValueError):
+        return default
+    return out if math.isfinite(out) else default
+
+
+@dataclass
+class _Rows:
+    """The pdai view of one training batch read from TransferQueue: one entry per row, padding rows flagged."""
+
+    uids: list[str]
+    padding: list[bool]
+    extra: list[dict[str, Any]]  # the agent loop's extra_fields (pdai_* keys)
+    reward: list[dict[str, Any]]  # reward_extra_info
+    problem_ids: list[str]
+    prior_args: list[dict[str, Any]]
+    scores: list[float]  # rm_scores summed over the response (pre-KL)
+
+    def __len__(self) -> int:
+        return len(self.uids)
+
+    def get(self, key: str, default: Any) -> list[Any]:
+        """An extra field per row (``default`` where absent)."""
+        return [e.get(key, default) if isinstance(e, Mapping) else default for e in self.extra]
+
+    def level(self, i: int) -> int:
+        return int(_as_float(self.extra[i].get(F.HINT_LEVEL_FIELD, 0), 0.0))
+
+    def success(self, i: int) -> bool:
+        """The row's verified outcome: reward_extra_info ``acc``; a reward without it: score > 0."""
+        acc = self.reward[i].get("acc")
+        return _as_float(acc, 0.0) >= 0.5 if acc is not None else self.scores[i] > 0.0
+
+
+def _read_rows(
+    batch: KVBatchMeta, data: TensorDict, rm_scores: torch.Tensor, raw_prompt: list[Any] | None = None
+) -> _Rows:
+    n = len(batch.keys)
+    extra = [e if isinstance(e, Mapping) else {} for e in _column(data, "extra_fields", n)]
+    reward = []
+    flat = {key: _column(data, key, n) for key in ("acc", STEP_SCORES_FIELD, STEP_TOKEN_ENDS_FIELD) if key in data}
+    for i, e in enumerate(extra):
+        info = e.get("reward_extra_info")
+        if isinstance(info, Mapping):
+            reward.append(dict(info))
+        else:  # a colocated reward model writes reward_extra_info keys as top-level fields
+            reward.append({key: values[i] for key, values in flat.items()})
+    data_sources = _column(data, "data_source", n)
+    extra_infos = _column(data, "extra_info", n)
+    stored_ids = _column(data, PROBLEM_ID_FIELD, n)
+    prompts = raw_prompt if raw_prompt is not None else [None] * n
+    problem_ids = [
+        str(pid) if pid else problem_id_of(info, source, prompt)
+        for pid, info, source, prompt in zip(stored_ids, extra_infos, data_sources, prompts, strict=True)
+    ]
+    return _Rows(
+        uids=[str(u) for u in _column(data, "uid", n)],
+        padding=[bool(tag.get("is_padding", False)) for tag in batch.tags] if batch.tags else [False] * n,
+        extra=extra,
+        reward=reward,
+        problem_ids=problem_ids,
+        prior_args=[_initial_prior_args(info, source) for info, source in zip(extra_infos, data_sources, strict=True)],
+        scores=rm_scores.sum(dim=-1).tolist(),
+    )
+
+
+def _signal_share(uids: Sequence[str], values: Sequence[float], keep: Sequence[bool]) -> float | None:
+    """Share of groups (>= 2 kept rows) whose kept values are not all equal: groups GRPO can learn from."""
+    groups: dict[str, list[float]] = defaultdict(list)
+    for uid, value, k in zip(uids, values, keep, strict=True):
+        if k:
+            groups[uid].append(float(value))
+    eligible = [g for g in groups.values() if len(g) >= 2]
+    if not eligible:
+        return None
+    return sum(max(g) - min(g) > _NONZERO for g in eligible) / len(eligible)
+
+
+def _fetch_rows(batch: KVBatchMeta, data: TensorDict, rm_scores: torch.Tensor) -> _Rows:
+    """``_read_rows``, after fetching ``raw_prompt`` from TransferQueue for rows that lack ``pdai_problem_id``."""
+    n = len(batch.keys)
+    raw_prompt = None
+    if PROBLEM_ID_FIELD not in data.keys() or any(not p for p in _column(data, PROBLEM_ID_FIELD, n)):
+        # rows submitted without the trainer's id (e.g. prompts re-issued from an older checkpoint)
+        extra = tq.kv_batch_get(keys=batch.keys, partition_id=batch.partition_id, select_fields=["raw_prompt"])
+        raw_prompt = _column(extra, "raw_prompt", n)
+    return _read_rows(batch, data, rm_scores, raw_prompt)
+
+
+def _advantage_metrics(
+    rows: _Rows,
+    response_mask: torch.Tensor,
+    advantages: torch.Tensor,
+    outcome_part: torch.Tensor,
+    outcome: torch.Tensor,
+    metrics: dict,
+) -> None:
+    """``pdai/adv/*`` metrics of an ``epgrpo`` batch: share of groups with signal, outcome and process magnitudes."""
+    real = [not p for p in rows.padding]
+    if not any(real):
+        return
+    idx = [i for i, r in enumerate(real) if r]
+    valid = response_mask[idx] != 0
+    adv, out = advantages[idx], outcome_part[idx]
+    # groups with any token of non-zero advantage, after the intervention (outcome + process part)
+    row_signal = ((adv.abs() > _NONZERO) & valid).any(dim=-1).tolist()
+    groups: dict[str, bool] = {}
+    for i, signal in zip(idx, row_signal, strict=True):
+        groups[rows.uids[i]] = groups.get(rows.uids[i], False) or bool(signal)
+    metrics["pdai/adv/signal_groups_final"] = sum(groups.values()) / len(groups)
+    # groups whose outcome part can carry signal: outcome scores (step rewards taken out) not all equal
+    outcome_share = _signal_share(rows.uids, outcome.tolist(), real)
+    if outcome_share is not None:
+        metrics["pdai/adv/signal_groups_outcome"] = outcome_share
+    if bool(valid.any()):
+        metrics["pdai/adv/outcome_abs_mean"] = float(out[valid].abs().mean())
+        metrics["pdai/adv/process_abs_mean"] = float((adv - out)[valid].abs().mean())
