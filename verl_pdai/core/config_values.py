@@ -58,6 +58,17 @@ def _convert(default: object, value: object) -> object:
     return type(default)(value)  # type: ignore[call-arg]
 
 
+def require_known_keys(cls: type, data: object, section: str) -> dict[str, Any]:
+    """``data`` as a plain dict after checking it is a mapping whose keys are all fields of the dataclass ``cls``."""
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{section} must be a mapping, got {type(data).__name__}")
+    known = {f.name for f in fields(cls)}
+    unknown = sorted(str(k) for k in data if k not in known)
+    if unknown:
+        raise ConfigError(f"unknown {section} keys {unknown}; valid keys are {sorted(known)}")
+    return {str(k): v for k, v in data.items()}
+
+
 def dataclass_from_mapping(cls: type[T], values: Mapping[str, Any] | None, section: str) -> T:
     """Build the config dataclass ``cls`` from a plain mapping: unknown keys and wrong types fail at start-up."""
     values = dict(values or {})

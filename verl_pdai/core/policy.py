@@ -38,10 +38,10 @@ import operator
 import random
 from collections import deque
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
-from verl_pdai.core.config_values import as_count, as_float
+from verl_pdai.core.config_values import as_count, as_float, require_known_keys
 
 __all__ = ["InterventionPolicy", "PolicyConfig", "previewed_success_rate"]
 
@@ -260,13 +260,7 @@ class PolicyConfig:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> PolicyConfig:
         """Build from a mapping (e.g. a recipe's config section); unknown keys are an error, missing keys default."""
-        if not isinstance(data, Mapping):
-            raise ValueError(f"policy config must be a mapping, got {type(data).__name__}")
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(str(k) for k in data if k not in known)
-        if unknown:
-            raise ValueError(f"unknown policy config keys {unknown}; valid keys are {sorted(known)}")
-        return cls(**dict(data))
+        return cls(**require_known_keys(cls, data, "policy config"))
 
 
 # ----------------------------------------------------------------------------------------------- policy

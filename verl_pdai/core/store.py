@@ -34,10 +34,10 @@ import operator
 import os
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any
 
-from verl_pdai.core.config_values import as_count, as_float
+from verl_pdai.core.config_values import as_count, as_float, require_known_keys
 from verl_pdai.core.persistence import load_state, save_atomic
 
 __all__ = ["DifficultyStore", "StoreConfig"]
@@ -198,13 +198,7 @@ class StoreConfig:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> StoreConfig:
         """Build from a mapping (e.g. a recipe's config section); unknown keys are an error, missing keys default."""
-        if not isinstance(data, Mapping):
-            raise ValueError(f"store config must be a mapping, got {type(data).__name__}")
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(str(k) for k in data if k not in known)
-        if unknown:
-            raise ValueError(f"unknown store config keys {unknown}; valid keys are {sorted(known)}")
-        return cls(**{str(k): v for k, v in data.items()})
+        return cls(**require_known_keys(cls, data, "store config"))
 
 
 # ----------------------------------------------------------------------------------------------- store
