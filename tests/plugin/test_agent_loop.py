@@ -291,3 +291,19 @@ def test_session_that_ends_early_on_its_own_is_not_continued(config, tokenizer):
     for output in outputs[K:]:
         assert info_of(output)[F.DECISION_FIELD] == "ended_before_injection_point"
         assert sum(1 for c in server.calls if c["index"] == info_of(output)[F.SESSION_FIELD]) == 1
+
+
+def test_missing_server_log_probs_are_never_replaced_by_placeholders(config, tokenizer):
+    """Log-probs requested but not returned: no log-probs at all, rather than 0.0 on model tokens."""
+    server = ScriptedServer(tokenizer, scripts(Script(WRONG_LONG), Script(WRONG_LONG, AFTER_HINT)))
+    original = server.generate
+
+    async def without_logprobs(request_id, *, prompt_ids, sampling_params, **kwargs):
+        output = await original(request_id, prompt_ids=prompt_ids, sampling_params=sampling_params, **kwargs)
+        return output.model_copy(update={"log_probs": None})
+
+    server.generate = without_logprobs
+    worker = HarnessWorker(config, tokenizer, server)
+    outputs = run_group(worker, "nolp2", math_row(PROBLEM, "10", SOLUTION, prior={"alpha": 1, "beta": 4}))
+    assert all(o.response_logprobs is None for o in outputs)
+    assert any(info_of(o)[F.HINT_LEVEL_FIELD] > 0 for o in outputs)

@@ -79,10 +79,14 @@ class _Response:
     mask: list[int] = dataclasses.field(default_factory=list)
     logprobs: list[float] = dataclasses.field(default_factory=list)
     hint_span: tuple[int, int] | None = None
+    logprobs_complete: bool = True  # every model token came with its log-prob
 
     def add(self, ids: list[int], logprobs: list[float] | None, model_written: bool) -> None:
         self.ids += ids
         self.mask += [1 if model_written else 0] * len(ids)
+        if model_written and ids and not (logprobs and len(logprobs) == len(ids)):
+            # a placeholder 0.0 on a model token would enter the rollout-vs-train ratio as if real
+            self.logprobs_complete = False
         self.logprobs += list(logprobs) if logprobs and len(logprobs) == len(ids) else [0.0] * len(ids)
 
 
@@ -332,7 +336,7 @@ class PdaiHintAgentLoop(AgentLoopBase):
             prompt_ids=prompt_ids,
             response_ids=response.ids[:n],
             response_mask=response.mask[:n],
-            response_logprobs=response.logprobs[:n] if self.want_logprobs else None,
+            response_logprobs=response.logprobs[:n] if self.want_logprobs and response.logprobs_complete else None,
             num_turns=2,
             metrics={"generate_sequences": self.generate_s},
             extra_fields=dict(info),
