@@ -121,3 +121,11 @@ def test_compute_score_serves_verls_stock_naive_manager(tokenizer_dir, tokenizer
     half = tokenizer.encode("So the answer is $\\boxed{0.5}$.", add_special_tokens=False)
     out = run(worker, agent_loop_sample(tokenizer, PROMPT, half, "\\frac{1}{2}"))
     assert out["reward_score"] == pytest.approx(1.0, abs=0.25) and out["reward_extra_info"]["acc"] == 1.0
+
+
+def test_row_without_ground_truth_scores_no_outcome_instead_of_failing(worker, tokenizer):
+    ids = tokenizer.encode(RIGHT, add_special_tokens=False)
+    data = agent_loop_sample(tokenizer, PROMPT, ids, "56")
+    data.non_tensor_batch["reward_model"][0] = {"style": "rule"}  # the ground truth is missing
+    out = run(worker, data)
+    assert out["reward_extra_info"]["acc"] == 0.0 and out["reward_extra_info"]["num_steps"] == 2

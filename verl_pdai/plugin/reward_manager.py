@@ -52,10 +52,11 @@ class PdaiStepwiseRewardManager(RewardManagerBase):
         spans = await asyncio.get_running_loop().run_in_executor(
             None, self.mapper.decode_model_written, ids, rollout_fields.get(HINT_SPANS_FIELD)
         )
+        reward_model = item.non_tensor_batch.get("reward_model")
+        # a row without a ground truth scores no outcome (steps still count) rather than failing the batch
+        ground_truth = reward_model.get("ground_truth") if isinstance(reward_model, dict) else None
         result = await self.scorer.ascore(
-            [span.text for span in spans],
-            item.non_tensor_batch["reward_model"]["ground_truth"],
-            reference_solution_of(extra_info),
+            [span.text for span in spans], ground_truth, reference_solution_of(extra_info)
         )
         token_ends = char_ends_to_token_ends(spans, result.step_char_ends)
         return {"reward_score": result.score, "reward_extra_info": extra_info_of(result, token_ends)}
