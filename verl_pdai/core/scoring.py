@@ -167,8 +167,7 @@ def process_of(
 ) -> None:
     """Fill the process part of ``result`` from the model-written ``steps``."""
     excluded = set().union(*(quantities_in(gt) for gt in ground_truths)) if ground_truths else set()
-    keys = [k for k in key_quantities(reference_solution)] if reference_solution else []
-    keys = [k for k in keys if k not in excluded]
+    keys = [k for k in key_quantities(reference_solution) if k not in excluded] if reference_solution else []
     key_set = set(keys)
     repeated = repeated_steps([s.text for s in steps], min_chars=config.min_repeat_chars)
     n = max(1, len(steps))
