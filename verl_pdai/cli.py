@@ -1,4 +1,5 @@
-"""The ``verl-pdai`` command: ``doctor`` (what verl sees of the plugin) and ``score`` (score responses)."""
+"""The ``verl-pdai`` command: ``doctor`` (what verl sees of the plugin), ``score`` (score responses), and the
+subcommands that the modules of ``COMMAND_MODULES`` register."""
 
 from __future__ import annotations
 
@@ -12,6 +13,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 SAMPLES = Path(__file__).parent / "samples"
+
+# Modules that add subcommands: each has ``register(commands)`` taking argparse's subparsers object and keeps its
+# heavy imports inside the command function, so that ``verl-pdai --help`` stays fast.
+COMMAND_MODULES: tuple[str, ...] = ()
 
 # verl registry kind -> (module, attribute) holding {name: component}
 REGISTRIES = {
@@ -109,6 +114,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     score_parser = commands.add_parser("score", help="score a JSONL of responses (default: shipped samples)")
     score_parser.add_argument("file", nargs="?", help="JSONL rows with response, ground_truth, reference_solution")
     score_parser.set_defaults(func=score_command)
+    for module_name in COMMAND_MODULES:
+        importlib.import_module(module_name).register(commands)
     args = parser.parse_args(argv)
     return int(args.func(args))
 
