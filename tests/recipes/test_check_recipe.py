@@ -1,0 +1,191 @@
+"""`verl-pdai check-recipe` on the shipped recipes and on broken copies (CPU only, no model weights)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.recipes.recipe_files import (
+    EVAL_FILES,
+    RECIPE_DIR,
+    RECIPES,
+    copy_recipe,
+    make_data_dir,
+    make_model_dir,
+    verl_row,
+    write_rows,
+)
+from verl_pdai.recipes.command import check_recipe, render
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_model_dir(tmp_path_factory.mktemp("model"))
+
+
+@pytest.fixture
+def env(tmp_path: Path, model_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """DATA_DIR with valid files, MODEL_PATH a local tokenizer + config.json folder, CKPT_DIR empty."""
+    data = make_data_dir(tmp_path / "data")
+    monkeypatch.setenv("DATA_DIR", str(data))
+    monkeypatch.setenv("MODEL_PATH", str(model_dir))
+    monkeypatch.setenv("CKPT_DIR", str(tmp_path / "ckpt"))
+    return data
+
+
+def messages(findings) -> list[str]:
+    return [f"{p.message} | {p.fix}" for p in findings.problems]
+
+
+@pytest.mark.parametrize("name", RECIPES)
+@pytest.mark.parametrize("hardware", [[], ["+hardware=one_gpu"]], ids=["8gpu", "1gpu"])
+def test_every_shipped_recipe_passes(env: Path, name: str, hardware: list[str]) -> None:
+    findings, config = check_recipe(RECIPE_DIR, name, hardware)
+    assert findings.ok, render(findings, config, name)
+    assert config.data.train_files == str(env / "train.parquet")
+    assert "model config" in findings.summary  # the local model folder was really converted by HFModelConfig
+    assert not any("model" in what for what in findings.not_checked)
+
+
+def test_recipes_select_the_components_and_deepscaler_settings(env: Path) -> None:
+    findings, eprli = check_recipe(RECIPE_DIR, "eprli_stage1", [])
+    assert findings.ok
+    assert eprli.trainer.v1.trainer_mode == "pdai_sync"
+    assert eprli.actor_rollout_ref.rollout.agent.default_agent_loop == "pdai_hint"
+    assert eprli.reward.reward_manager.name == "pdai_stepwise"
+    assert eprli.algorithm.adv_estimator == "epgrpo"
+    _, stage2 = check_recipe(RECIPE_DIR, "eprli_stage2", [])
+    _, grpo = check_recipe(RECIPE_DIR, "grpo_stage1", [])
+    for config in (eprli, stage2, grpo):
+        assert config.data.train_batch_size == 128 and config.actor_rollout_ref.actor.ppo_mini_batch_size == 64
+        assert config.actor_rollout_ref.actor.optim.lr == pytest.approx(1e-6)
+        assert config.actor_rollout_ref.actor.kl_loss_type == "low_var_kl"
+        assert config.actor_rollout_ref.rollout.temperature == pytest.approx(0.6)
+        val = config.actor_rollout_ref.rollout.val_kwargs
+        assert (val.n, val.temperature, val.top_p, val.do_sample) == (16, 0.6, 0.95, True)
+        assert len(config.data.val_files) == len(EVAL_FILES)
+    assert (eprli.data.max_response_length, eprli.actor_rollout_ref.rollout.n) == (8192, 8)
+    assert (stage2.data.max_response_length, stage2.actor_rollout_ref.rollout.n) == (16384, 16)
+    # the baseline: verl's stock parts, the project's checker
+    assert grpo.trainer.v1.trainer_mode == "sync" and grpo.algorithm.adv_estimator == "grpo"
+    assert grpo.reward.custom_reward_function.path == "pkg://verl_pdai.api"
+    assert grpo.actor_rollout_ref.rollout.agent.default_agent_loop == "single_turn_agent"
+    assert grpo.data.train_batch_size == eprli.data.train_batch_size
+
+
+def test_unknown_override_key_is_reworded_with_the_fix(env: Path) -> None:
+    findings, _ = check_recipe(RECIPE_DIR, "eprli_stage1", ["actor_rollout_ref.rollout.temprature=0.7"])
+    (problem,) = findings.problems
+    assert "no key `actor_rollout_ref.rollout.temprature`" in problem.message
+    assert "actor_rollout_ref.rollout.temperature" in problem.fix and "+actor_rollout_ref" in problem.fix
+
+
+def test_unknown_key_in_the_yaml_or_added_with_plus(env: Path, tmp_path: Path) -> None:
+    recipe = copy_recipe(tmp_path)
+    base = recipe / "deepscaler_base.yaml"
+    base.write_text(base.read_text().replace("    temperature: 0.6\n", "    temprature: 0.6\n", 1))
+    findings, _ = check_recipe(recipe, "eprli_stage1", ["+trainer.totl_epochs=3"])
+    text = "\n".join(messages(findings))
+    assert "`actor_rollout_ref.rollout.temprature` is not a key" in text
+    assert "`trainer.totl_epochs` is not a key" in text
+    assert "trainer.total_epochs" in text  # the suggestion
+
+
+def test_unregistered_agent_loop_is_named_with_the_registered_ones(env: Path, tmp_path: Path) -> None:
+    recipe = copy_recipe(tmp_path)
+    method = recipe / "method_eprli.yaml"
+    method.write_text(method.read_text().replace("default_agent_loop: pdai_hint", "default_agent_loop: pdai_hnt"))
+    findings, _ = check_recipe(recipe, "eprli_stage1", [])
+    text = "\n".join(messages(findings))
+    assert "default_agent_loop='pdai_hnt' is not registered" in text
+    assert "did you mean `actor_rollout_ref.rollout.agent.default_agent_loop=pdai_hint`" in text
+
+
+@pytest.mark.parametrize(
+    ("override", "expected"),
+    [
+        ("trainer.v1.trainer_mode=pdai_snyc", "trainer.v1.trainer_mode='pdai_snyc' is not registered"),
+        ("algorithm.adv_estimator=epgrp", "algorithm.adv_estimator='epgrp' is not registered"),
+        ("reward.reward_manager.name=pdai_stepwse", "reward.reward_manager.name='pdai_stepwse' is not registered"),
+    ],
+)
+def test_other_unregistered_names(env: Path, override: str, expected: str) -> None:
+    findings, _ = check_recipe(RECIPE_DIR, "eprli_stage1", [override])
+    assert any(expected in m for m in messages(findings)), messages(findings)
+
+
+def test_custom_reward_function_must_load(env: Path) -> None:
+    findings, _ = check_recipe(RECIPE_DIR, "grpo_stage1", ["reward.custom_reward_function.name=compute_scor"])
+    assert any("does not load" in m and "compute_scor" in m for m in messages(findings)), messages(findings)
+
+
+def test_missing_column_and_missing_file(env: Path) -> None:
+    write_rows(env / "minerva.parquet", [verl_row("minerva", i, "test") for i in range(3)], drop=("ability",))
+    (env / "amc.parquet").unlink()
+    findings, _ = check_recipe(RECIPE_DIR, "eprli_stage1", [])
+    text = "\n".join(messages(findings))
+    assert "minerva.parquet lacks column(s) ['ability']" in text
+    assert "amc.parquet does not exist" in text and "verl-pdai prepare-data --out $DATA_DIR" in text
+
+
+def test_bad_divisibility_reports_every_problem(env: Path) -> None:
+    overrides = [
+        "trainer.n_gpus_per_node=3",
+        "actor_rollout_ref.rollout.tensor_model_parallel_size=2",
+        "actor_rollout_ref.actor.ppo_max_token_len_per_gpu=4096",
+    ]
+    findings, _ = check_recipe(RECIPE_DIR, "eprli_stage1", overrides)
+    text = "\n".join(messages(findings))
+    assert "ppo_mini_batch_size * rollout.n = 64 * 8 = 512 is not divisible by the data-parallel size 3" in text
+    assert "= 2 does not divide 3 GPUs" in text
+    assert (
+        "ppo_max_token_len_per_gpu=4096" in text
+        and "set actor_rollout_ref.actor.ppo_max_token_len_per_gpu >= 9216" in text
+    )
+
+
+def test_fixed_micro_batches_follow_verl_validate_config(env: Path) -> None:
+    overrides = [
+        "actor_rollout_ref.actor.use_dynamic_bsz=false",
+        "actor_rollout_ref.actor.ppo_micro_batch_size_per_gpu=3",
+        "actor_rollout_ref.rollout.log_prob_micro_batch_size_per_gpu=4",
+        "actor_rollout_ref.ref.log_prob_micro_batch_size_per_gpu=4",
+        "data.train_batch_size=100",
+        "trainer.n_gpus_per_node=6",
+    ]
+    findings, _ = check_recipe(RECIPE_DIR, "eprli_stage1", overrides)
+    text = "\n".join(messages(findings))
+    assert "100 * 8 = 800 is not divisible by 6 GPUs" in text
+    assert "verl's validate_config (main_ppo) fails" in text  # verl's own check agrees
+
+
+def test_pdai_settings_are_parsed(env: Path) -> None:
+    findings, _ = check_recipe(RECIPE_DIR, "eprli_stage1", ["+pdai.rollout.preview_sise=3", "pdai.store.decay=1.5"])
+    text = "\n".join(messages(findings))
+    assert "preview_sise" in text and "pdai.store" in text
+
+
+def test_stage2_resume_path_must_exist(env: Path, tmp_path: Path) -> None:
+    missing = tmp_path / "ckpt" / "global_step_40"
+    overrides = ["trainer.resume_mode=resume_path", f"trainer.resume_from_path={missing}"]
+    findings, _ = check_recipe(RECIPE_DIR, "eprli_stage2", overrides)
+    assert any(f"{missing} does not exist" in m for m in messages(findings))
+    missing.mkdir(parents=True)
+    findings, _ = check_recipe(RECIPE_DIR, "eprli_stage2", overrides)
+    assert findings.ok and any("pdai_state.json" in w.message for w in findings.warnings)
+
+
+def test_model_path_that_is_not_local_is_reported_not_checked(env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MODEL_PATH", "deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B")
+    findings, config = check_recipe(RECIPE_DIR, "eprli_stage1", [])
+    assert findings.ok
+    assert any("no model at deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B" in s for s in findings.not_checked)
+    assert "not checked: model" in render(findings, config, "eprli_stage1")
+
+
+def test_unknown_config_name_lists_the_recipes(env: Path) -> None:
+    findings, config = check_recipe(RECIPE_DIR, "eprli_stage3", [])
+    assert config is None
+    (problem,) = findings.problems
+    assert "eprli_stage1" in problem.fix and "grpo_stage2" in problem.fix
