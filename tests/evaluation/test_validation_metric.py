@@ -46,9 +46,21 @@ def ours(tmp_path_factory) -> dict:
     return {**summary, "out_dir": folder / "out"}
 
 
-def test_val_core_acc_mean_equals_avg_at_k(ours: dict, tokenizer_dir: Path, tokenizer) -> None:
-    from verl.experimental.reward_loop.reward_loop import RewardLoopWorker
+def val_metrics(trainer: str, data_sources: list[str], uids: list[str], acc: list[float]) -> dict[str, float]:
+    """verl's own reduction and naming; ``_val_metrics_update`` does not use its instance."""
+    if trainer == "v1":  # what the pdai_sync / pdai_colocate_async trainers inherit
+        from verl.trainer.ppo.v1.trainer_base import PPOTrainer
+
+        expected = {(ds, uid): K for ds, uid in zip(data_sources, uids, strict=True)}
+        return PPOTrainer._val_metrics_update(None, np.array(data_sources), uids, {"acc": acc}, [], expected)
     from verl.trainer.ppo.ray_trainer import RayPPOTrainer
+
+    return RayPPOTrainer._val_metrics_update(None, np.array(data_sources), uids, {"acc": acc}, [])
+
+
+@pytest.mark.parametrize("trainer", ["v1", "legacy"])
+def test_val_core_acc_mean_equals_avg_at_k(ours: dict, tokenizer_dir: Path, tokenizer, trainer: str) -> None:
+    from verl.experimental.reward_loop.reward_loop import RewardLoopWorker
     from verl.utils.ray_utils import get_event_loop
 
     worker = RewardLoopWorker(reward_config(tokenizer_dir))  # pdai_stepwise with its default reward_kwargs
@@ -63,8 +75,7 @@ def test_val_core_acc_mean_equals_avg_at_k(ours: dict, tokenizer_dir: Path, toke
                 data_sources.append(name)
                 uids.append(f"uid-{key}")
                 acc.append(out["reward_extra_info"]["acc"])
-    # verl's own reduction and naming (RayPPOTrainer._val_metrics_update does not use its instance)
-    metrics = RayPPOTrainer._val_metrics_update(None, np.array(data_sources), uids, {"acc": acc}, [])
+    metrics = val_metrics(trainer, data_sources, uids, acc)
     for name in BENCHMARKS:
         ours_value = ours["benchmarks"][name]["avg_at_k"]
         assert metrics[f"val-core/{name}/acc/mean@{K}"] == pytest.approx(ours_value, abs=1e-12)
