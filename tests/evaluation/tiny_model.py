@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from tests.plugin.tiny_model_server import build_tiny_model
+from verl_pdai.demo.tiny_model_server import build_tiny_model
 
 
 def save_tiny_model(folder: Path, tokenizer: Any, seed: int = 0) -> Any:

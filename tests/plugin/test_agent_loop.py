@@ -8,10 +8,10 @@ import time
 import pytest
 
 from verl_pdai.core.hints import build_hints
+from verl_pdai.demo.agent_harness import HarnessWorker, math_row
 from verl_pdai.plugin import fields as F
 from verl_pdai.plugin.agent_loop import PdaiHintAgentLoop
 
-from .agent_harness import HarnessWorker, math_row
 from .fake_server import Script, ScriptedServer
 from .verl_reward_helpers import reward_config
 

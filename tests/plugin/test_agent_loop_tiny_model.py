@@ -17,10 +17,10 @@ import torch
 from verl_pdai.core.hints import build_hints
 from verl_pdai.core.policy import PolicyConfig
 from verl_pdai.core.rollout_metrics import rollout_metrics
+from verl_pdai.demo.agent_harness import HarnessWorker, math_row
+from verl_pdai.demo.tiny_model_server import TinyModelServer, build_tiny_model
 from verl_pdai.plugin import fields as F
 
-from .agent_harness import HarnessWorker, math_row
-from .tiny_model_server import TinyModelServer, build_tiny_model
 from .verl_reward_helpers import reward_config
 
 PROBLEM = "A rectangle has sides 6 and 8. What is the length of its diagonal? Put the answer in \\boxed{}."

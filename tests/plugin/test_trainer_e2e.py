@@ -41,11 +41,11 @@ from omegaconf import OmegaConf, open_dict
 
 import verl_pdai.plugin.trainer  # noqa: F401  importing registers pdai_sync / pdai_colocate_async
 from verl_pdai.core.advantage import compute_epgrpo_advantage, dense_step_rewards
+from verl_pdai.demo.agent_harness import HarnessWorker
 from verl_pdai.plugin import fields as F
 from verl_pdai.plugin.trainer_rows import problem_id_of
 from verl_pdai.plugin.trainer_settings import PdaiSettings
 
-from .agent_harness import HarnessWorker
 from .fake_server import Script, ScriptedServer
 from .verl_reward_helpers import reward_config
 

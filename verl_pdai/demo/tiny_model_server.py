@@ -37,15 +37,17 @@ import torch
 from verl.workers.rollout.replica import TokenOutput
 
 
-def build_tiny_model(vocab_size: int, seed: int = 0, max_positions: int = 1024) -> torch.nn.Module:
-    """A 2-layer Qwen2 causal LM with random (seeded) weights, eval mode, on CPU."""
+def build_tiny_model(
+    vocab_size: int, seed: int = 0, max_positions: int = 1024, hidden_size: int = 64, num_layers: int = 2
+) -> torch.nn.Module:
+    """A small Qwen2 causal LM (default 2 layers, hidden 64) with random (seeded) weights, eval mode, on CPU."""
     from transformers import Qwen2Config, Qwen2ForCausalLM
 
     config = Qwen2Config(
         vocab_size=vocab_size,
-        hidden_size=64,
-        intermediate_size=128,
-        num_hidden_layers=2,
+        hidden_size=hidden_size,
+        intermediate_size=2 * hidden_size,
+        num_hidden_layers=num_layers,
         num_attention_heads=4,
         num_key_value_heads=2,
         max_position_embeddings=max_positions,
@@ -84,9 +86,13 @@ class TinyModelServer:
         eos_token_ids: Iterable[int] | None = None,
         logprobs_mode: Literal["raw", "processed"] = "raw",
         model: torch.nn.Module | None = None,
+        seed_by_index: bool = False,
     ) -> None:
         self.tokenizer = tokenizer
         self.seed = seed
+        # True: a session's randomness depends on its index in the group, not on the (random) uid, so a run is
+        # reproducible from the seed alone (the context ids keep different prompts apart)
+        self.seed_by_index = seed_by_index
         self.model = model if model is not None else build_tiny_model(len(tokenizer), seed)
         self.vocab_size = int(self.model.config.vocab_size)
         self.max_positions = int(self.model.config.max_position_embeddings)
@@ -137,6 +143,8 @@ class TinyModelServer:
         """A generator seeded by (seed, session, context): reproducible whatever order sessions run in."""
         match = _SESSION_ID.match(request_id)
         session = match.group(1) if match else request_id
+        if self.seed_by_index and match:
+            session = session.rsplit("-", 1)[-1]
         digest = hashlib.blake2b(f"{self.seed}|{session}|{prompt_ids}".encode(), digest_size=8).digest()
         return torch.Generator().manual_seed(int.from_bytes(digest, "little") & ((1 << 63) - 1))
 
