@@ -42,11 +42,14 @@ class ScriptedServer:
         script_for: Callable[[str, int], Script],
         delay_per_token: float = 0.0,
         logprob: float = -0.5,
+        weight_version: Callable[[], int] | None = None,
     ) -> None:
         self.tokenizer = tokenizer
         self.script_for = script_for
         self.delay_per_token = delay_per_token
         self.logprob = logprob
+        # like verl's LLM client: each output carries the weight version that generated it (global_steps)
+        self.weight_version = weight_version
         self.sessions: dict[str, _Session] = {}
         self.calls: list[dict[str, Any]] = []
         self._encoded: dict[str, list[int]] = {}
@@ -107,4 +110,8 @@ class ScriptedServer:
         else:
             await asyncio.sleep(0)
         log_probs = [self.logprob] * len(out) if sampling_params.get("logprobs") else None
-        return TokenOutput(token_ids=out, log_probs=log_probs, stop_reason="completed")
+        extra: dict[str, Any] = {}
+        if self.weight_version is not None:
+            version = self.weight_version()
+            extra = {"global_steps": version, "min_global_steps": version, "max_global_steps": version}
+        return TokenOutput(token_ids=out, log_probs=log_probs, stop_reason="completed", extra_fields=extra)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from unittest import mock
 
 import pytest
 
@@ -307,3 +308,52 @@ def test_missing_server_log_probs_are_never_replaced_by_placeholders(config, tok
     outputs = run_group(worker, "nolp2", math_row(PROBLEM, "10", SOLUTION, prior={"alpha": 1, "beta": 4}))
     assert all(o.response_logprobs is None for o in outputs)
     assert any(info_of(o)[F.HINT_LEVEL_FIELD] > 0 for o in outputs)
+
+
+def test_weight_versions_of_the_server_span_all_calls_of_a_session(config, tokenizer):
+    """verl's LLM client tags each output with the weight version (global_steps) that generated it, and the v1
+    trainer's staleness metrics read min/max_global_steps of every sample: a hinted session (two calls) spans the
+    versions of its first and its last call."""
+    versions = iter(range(100))
+    server = ScriptedServer(
+        tokenizer,
+        scripts(Script(WRONG_LONG), Script(WRONG_LONG, AFTER_HINT)),
+        0.0005,
+        weight_version=lambda: next(versions),
+    )
+    worker = HarnessWorker(config, tokenizer, server)
+    outputs = run_group(worker, "versions", math_row(PROBLEM, "10", SOLUTION, prior={"alpha": 1, "beta": 4}))
+    calls_of: dict[int, int] = {}
+    for call in server.calls:
+        calls_of[call["index"]] = calls_of.get(call["index"], 0) + 1
+    for output in outputs:
+        info = info_of(output)
+        low, high = info["min_global_steps"], info["max_global_steps"]
+        assert isinstance(low, int) and isinstance(high, int)
+        if info[F.ROLE_FIELD] == "main":
+            assert calls_of[info[F.SESSION_FIELD]] >= 2 and high > low  # one version per call, all distinct
+        else:
+            assert calls_of[info[F.SESSION_FIELD]] == 1 and high == low
+    batch = worker.batch(outputs)  # verl's batch assembly keeps them as columns
+    assert all(v is not None for v in batch.non_tensor_batch["min_global_steps"])
+
+
+def test_seeded_sessions_explore_independently(tokenizer_dir, tokenizer):
+    """With pdai.rollout.seed each session draws from its own stream: reproducible, not identical across sessions."""
+    config = make_config(tokenizer_dir, "+pdai.rollout.seed=7")
+    draws: dict[int, list[float]] = {}
+
+    async def record_draws(self, uid, request_id, prompt_ids, response, sampling_params, kwargs, info):
+        draws[info[F.SESSION_FIELD]] = [self.rng.random() for _ in range(3)]
+
+    runs = []
+    for _ in range(2):
+        draws.clear()
+        server = ScriptedServer(tokenizer, scripts(Script(RIGHT_SHORT), Script(RIGHT_SHORT)))
+        worker = HarnessWorker(config, tokenizer, server)
+        with mock.patch.object(PdaiHintAgentLoop, "_run_main", record_draws):
+            run_group(worker, "seeded", math_row(PROBLEM, "10", SOLUTION, prior={"alpha": 1, "beta": 4}))
+        runs.append(dict(draws))
+    first, second = runs
+    assert first == second  # reproducible run to run
+    assert len(first) == N - K and len({tuple(v) for v in first.values()}) == N - K  # not shared by sessions

@@ -106,13 +106,6 @@ def demo_trainer_class(base: type, tiers: dict[str, str], emit: Callable[[str], 
             return batch
 
         def _compute_metrics(self, batch: Any, metrics: dict, timing_raw: dict, global_steps: int, epoch: int) -> None:
-            # verl's LLM client tags each output with the weight version (min/max_global_steps) and single_turn
-            # copies the server's extra_fields into its output; pdai_hint does not yet, so the tags are None here
-            # and verl's staleness metrics would fail. The demo's rollout is on-policy: version = step - 1.
-            for tag in batch.tags:
-                for key in ("min_global_steps", "max_global_steps"):
-                    if tag.get(key) is None:
-                        tag[key] = global_steps - 1
             super()._compute_metrics(batch, metrics, timing_raw, global_steps, epoch)
             self.demo_metrics.append(json.loads(json.dumps(metrics, default=float)))
             emit(step_line(global_steps, metrics))

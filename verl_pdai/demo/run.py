@@ -167,7 +167,13 @@ def run_demo(
         trainer = build_trainer(config, tokenizer, tiers, log)
         reward_worker = RewardLoopWorker(config)
         trainer.reward_loop_manager = RewardLoopStandIn(reward_worker)
-        server = TinyModelServer(tokenizer, model=model, seed=seed, seed_by_index=True)
+        server = TinyModelServer(
+            tokenizer,
+            model=model,
+            seed=seed,
+            seed_by_index=True,
+            weight_version=trainer.checkpoint_manager.weight_version,
+        )
         loop = asyncio.new_event_loop()
         try:
             manager = InProcessAgentLoopManager(TQWorker(config, tokenizer, server, reward_worker), loop)

@@ -79,8 +79,13 @@ class CheckpointEngineStandIn:
     def __init__(self) -> None:
         self.updates: list[int] = []
 
-    def update_weights(self, global_steps: int) -> None:
-        self.updates.append(int(global_steps))
+    def update_weights(self, global_steps: int | None = None) -> None:
+        # verl's validation path re-syncs without a step: the version stays the last one
+        self.updates.append(int(global_steps) if global_steps is not None else self.weight_version())
+
+    def weight_version(self) -> int:
+        """The version the servers would report: the last step whose weights were synced (0 before any)."""
+        return self.updates[-1] if self.updates else 0
 
     def sleep_replicas(self) -> None:
         return None

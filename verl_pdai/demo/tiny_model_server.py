@@ -29,7 +29,7 @@ import asyncio
 import hashlib
 import re
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -87,6 +87,7 @@ class TinyModelServer:
         logprobs_mode: Literal["raw", "processed"] = "raw",
         model: torch.nn.Module | None = None,
         seed_by_index: bool = False,
+        weight_version: Callable[[], int] | None = None,
     ) -> None:
         self.tokenizer = tokenizer
         self.seed = seed
@@ -102,6 +103,8 @@ class TinyModelServer:
         for token, value in (logit_bias or {}).items():
             self.bias[int(token)] = float(value)
         self.calls: dict[str, list[Call]] = {}  # request id -> its calls, in order
+        # as verl's LLM client reports it: the weight version (global step) each output was generated with
+        self.weight_version = weight_version
         self._lock = threading.Lock()
 
     # ------------------------------------------------------------------ records
@@ -135,7 +138,14 @@ class TinyModelServer:
             token_ids=ids,
             log_probs=log_probs if sampling_params.get("logprobs") else None,
             stop_reason="completed",
+            extra_fields=self._version_fields(),
         )
+
+    def _version_fields(self) -> dict[str, int]:
+        if self.weight_version is None:
+            return {}
+        version = int(self.weight_version())
+        return {"global_steps": version, "min_global_steps": version, "max_global_steps": version}
 
     # ------------------------------------------------------------------ decoding
 

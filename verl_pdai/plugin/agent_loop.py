@@ -80,6 +80,20 @@ class _Response:
     logprobs: list[float] = dataclasses.field(default_factory=list)
     hint_span: tuple[int, int] | None = None
     logprobs_complete: bool = True  # every model token came with its log-prob
+    # what the server reported with its outputs (verl's client adds the weight versions the tokens came from)
+    server_fields: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    def add_server_fields(self, fields: dict[str, Any] | None) -> None:
+        """Keep the server's extra fields; the session's weight versions span all of its calls, as verl's
+        off-policy staleness metrics expect (min of the starts, max of the ends)."""
+        fields = dict(fields or {})
+        for key, pick in (("min_global_steps", min), ("max_global_steps", max)):
+            old, new = self.server_fields.get(key), fields.get(key)
+            if old is not None and new is not None:
+                fields[key] = pick(old, new)
+            elif new is None and key in self.server_fields:
+                fields[key] = old
+        self.server_fields.update(fields)
 
     def add(self, ids: list[int], logprobs: list[float] | None, model_written: bool) -> None:
         self.ids += ids
@@ -142,6 +156,7 @@ class PdaiHintAgentLoop(AgentLoopBase):
         self.generate_s += time.perf_counter() - started
         new_ids = list(output.token_ids)[:max_tokens]
         response.add(new_ids, output.log_probs, model_written=True)
+        response.add_server_fields(getattr(output, "extra_fields", None))
         # reaching this call's max_tokens is not the end of the session (the first call stops at min_tokens)
         finished = (
             not new_ids
@@ -171,6 +186,8 @@ class PdaiHintAgentLoop(AgentLoopBase):
         uid = str(kwargs.get("uid") or request_id)
         index, is_preview = self.board.join(uid, self.group_size, self.settings.preview_size, kwargs.get("session_id"))
         info[F.SESSION_FIELD] = index
+        if self.settings.seed is not None:  # a seeded run: reproducible, yet each session explores on its own
+            self.rng = random.Random(f"{self.settings.seed}:{uid}:{index}")
         request_id = f"pdai-{uid}-{index}-{request_id[:12]}"  # readable in server logs and traces
         published = False
         try:
@@ -339,5 +356,6 @@ class PdaiHintAgentLoop(AgentLoopBase):
             response_logprobs=response.logprobs[:n] if self.want_logprobs and response.logprobs_complete else None,
             num_turns=2,
             metrics={"generate_sequences": self.generate_s},
-            extra_fields=dict(info),
+            # like verl's single_turn_agent: the server's fields (weight versions) travel with the sample
+            extra_fields={**response.server_fields, **info},
         )
