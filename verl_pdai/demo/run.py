@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
+import logging
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -94,6 +95,8 @@ def ray_and_transfer_queue() -> Iterator[None]:
     from omegaconf import OmegaConf
 
     ray.init(num_cpus=16, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    # TransferQueue warns on every call that 2 cores are fewer than its 8 threads: once is enough on a demo
+    logging.getLogger("transfer_queue.utils.common").setLevel(logging.ERROR)
     try:
         tq.init(OmegaConf.create({"backend": {"SimpleStorage": {"num_data_storage_units": 1}}}))
         try:
@@ -176,7 +179,9 @@ def run_demo(
         )
         loop = asyncio.new_event_loop()
         try:
-            manager = InProcessAgentLoopManager(TQWorker(config, tokenizer, server, reward_worker), loop)
+            worker = TQWorker(config, tokenizer, server, reward_worker)
+            worker.hf_model_type = model.config.model_type  # as verl reads it from config.json: qwen2 prompt builder
+            manager = InProcessAgentLoopManager(worker, loop)
             log(
                 f"training {steps} step(s) of pdai_sync: {config.data.train_batch_size} prompts x "
                 f"{config.actor_rollout_ref.rollout.n} sessions per step"
