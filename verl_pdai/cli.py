@@ -16,7 +16,7 @@ SAMPLES = Path(__file__).parent / "samples"
 
 # Modules that add subcommands: each has ``register(commands)`` taking argparse's subparsers object and keeps its
 # heavy imports inside the command function, so that ``verl-pdai --help`` stays fast.
-COMMAND_MODULES: tuple[str, ...] = ()
+COMMAND_MODULES: tuple[str, ...] = ("verl_pdai.confidence.command",)
 
 # verl registry kind -> (module, attribute) holding {name: component}
 REGISTRIES = {
