@@ -17,6 +17,7 @@ SAMPLES = Path(__file__).parent / "samples"
 # Modules that add subcommands: each has ``register(commands)`` taking argparse's subparsers object and keeps its
 # heavy imports inside the command function, so that ``verl-pdai --help`` stays fast.
 COMMAND_MODULES: tuple[str, ...] = (
+    "verl_pdai.confidence.command",
     "verl_pdai.demo.command",
     "verl_pdai.evaluation.command",
     "verl_pdai.recipes.command",
