@@ -109,6 +109,9 @@ def test_training_batch_every_value(as_numpy):
         "fallback/preview_failed": 1 / 3,
         "fallback/no_preview": 0.0,
         "fallback/any": 2 / 3,
+        # difficulty 1 - p of the decided mains: 0.8 (acc 1), 0.2 (acc 1), 0.9 (acc 0)
+        "acc_by_difficulty/0.8-1.0": 0.5,
+        "acc_by_difficulty/0.2-0.4": 1.0,
     }
     assert metrics == pytest.approx({"pdai/" + k: v for k, v in expected.items()})
     assert_finite(metrics)
@@ -223,3 +226,11 @@ def test_metrics_module_imports_no_verl():
 
     code = "import sys, verl_pdai.core.rollout_metrics; assert 'verl' not in sys.modules, 'verl imported'"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@pytest.mark.parametrize(
+    ("difficulty", "label"),
+    [(0.0, "0.0-0.2"), (0.19999, "0.0-0.2"), (1 - 0.8, "0.2-0.4"), (0.4, "0.4-0.6"), (0.99, "0.8-1.0"), (1, "0.8-1.0")],
+)
+def test_difficulty_buckets_are_half_open_and_the_last_is_closed(difficulty, label):
+    assert M.difficulty_bucket(difficulty) == label

@@ -25,7 +25,10 @@ Metrics (population in brackets):
 * ``intervention_rate``, ``hint_level_mean``, ``acc_main``, ``decided_rate``, ``decision/<kind>`` [main];
 * ``hint_level_mean_hinted``, ``hint_tokens_mean_hinted``, ``acc_hinted`` [hinted main];
   ``acc_unhinted`` [unhinted main];
-* ``difficulty_mean``, ``previews_finished_at_decision``, ``fallback/<kind>``, ``fallback/any`` [decided main].
+* ``difficulty_mean``, ``previews_finished_at_decision``, ``fallback/<kind>``, ``fallback/any`` [decided main];
+* ``acc_by_difficulty/<lo>-<hi>`` [decided main, by the difficulty ``1 - p`` each decided from, in buckets of 0.2:
+  ``[lo, hi)``, the last one closed]: accuracy of the bucket's sessions, hinted or not (a bucket without sessions
+  is omitted). Hard buckets climbing over training is the method working; the ledger splits it by assistance.
 """
 
 from __future__ import annotations
@@ -60,6 +63,7 @@ DECISION_KINDS = (
     "ended_before_injection_point",
 )
 FALLBACK_KINDS = ("no_prior", "preview_failed", "no_preview")
+DIFFICULTY_EDGES = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
 ROLES = ("preview", "main", "validation")
 
 
@@ -182,6 +186,7 @@ def _main_metrics(fields: Mapping[str, Any], roles: list[str], acc: list[float],
     if not decided:
         return
     metrics["difficulty_mean"] = _mean([p[i] for i in decided])
+    _accuracy_by_difficulty({i: 1.0 - min(p[i], 1.0) for i in decided}, acc, metrics)
     finished = _column(fields, PREVIEWS_FINISHED, n)
     if finished is not None:
         metrics["previews_finished_at_decision"] = _mean([_number(finished[i], 0.0) for i in decided])
@@ -191,3 +196,20 @@ def _main_metrics(fields: Mapping[str, Any], roles: list[str], acc: list[float],
         for kind in (*FALLBACK_KINDS, *sorted(set().union(*used) - set(FALLBACK_KINDS))):
             metrics[f"fallback/{kind}"] = sum(kind in u for u in used) / len(decided)
         metrics["fallback/any"] = sum(bool(u) for u in used) / len(decided)
+
+
+def difficulty_bucket(difficulty: float) -> str:
+    """The label of the bucket of ``DIFFICULTY_EDGES`` holding ``difficulty`` (``[lo, hi)``; 1.0 in the last)."""
+    difficulty = round(difficulty, 9)  # 1 - 0.8 is 0.19999999999999996: it belongs to 0.2-0.4
+    for lo, hi in zip(DIFFICULTY_EDGES, DIFFICULTY_EDGES[1:], strict=False):
+        if difficulty < hi or hi == DIFFICULTY_EDGES[-1]:
+            return f"{lo:.1f}-{hi:.1f}"
+    raise AssertionError("unreachable")  # the last bucket takes everything left
+
+
+def _accuracy_by_difficulty(difficulty: Mapping[int, float], acc: list[float], metrics: dict[str, float]) -> None:
+    buckets: dict[str, list[float]] = {}
+    for i, d in difficulty.items():
+        buckets.setdefault(difficulty_bucket(max(0.0, d)), []).append(acc[i])
+    for label, values in buckets.items():
+        metrics[f"acc_by_difficulty/{label}"] = _mean(values)
