@@ -13,12 +13,18 @@ if TYPE_CHECKING:
 
 
 def write_report(
-    metrics_file: Path, out_dir: Path, *, ledger: Path | None = None, title: str = "verl-pdai run"
+    metrics_file: Path,
+    out_dir: Path,
+    *,
+    ledger: Path | None = None,
+    confidence: Path | None = None,
+    title: str = "verl-pdai run",
 ) -> list[Path]:
-    """Write PNGs and index.html for the run logged in ``metrics_file`` into ``out_dir`` (see docs/report.md)."""
+    """Write PNGs and index.html for the run logged in ``metrics_file`` into ``out_dir`` (see docs/report.md);
+    ``ledger``: the run's intervention ledger; ``confidence``: a ``verl-pdai confidence`` output folder."""
     from verl_pdai.report.build import write_report as write
 
-    return write(metrics_file, out_dir, ledger=ledger, title=title)
+    return write(metrics_file, out_dir, ledger=ledger, confidence=confidence, title=title)
 
 
 def ledger_frame(path: Path) -> pd.DataFrame:

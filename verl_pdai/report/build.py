@@ -32,7 +32,12 @@ def _summary(log: MetricsLog) -> list[SummaryRow]:
 
 
 def write_report(
-    metrics_file: Path, out_dir: Path, *, ledger: Path | None = None, title: str = "verl-pdai run"
+    metrics_file: Path,
+    out_dir: Path,
+    *,
+    ledger: Path | None = None,
+    confidence: Path | None = None,
+    title: str = "verl-pdai run",
 ) -> list[Path]:
     """Write the run's pictures and ``index.html`` into ``out_dir``; returns the written paths (PNGs, then the page).
 
@@ -49,6 +54,11 @@ def write_report(
         plans += ledger_plans(frame)
         run["ledger"] = str(ledger)
         run.update({f"ledger {key}": value for key, value in ledger_summary(frame).items()})
+    if confidence is not None:
+        from verl_pdai.report.confidence_figure import confidence_plan
+
+        plans.append(confidence_plan(Path(confidence)))
+        run["confidence"] = str(confidence)
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

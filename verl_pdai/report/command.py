@@ -1,4 +1,4 @@
-"""``verl-pdai report METRICS.jsonl --out DIR [--ledger PATH] [--title TEXT]``."""
+"""``verl-pdai report METRICS.jsonl --out DIR [--ledger PATH] [--confidence DIR] [--title TEXT]``."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ def register(commands: Any) -> None:
     parser.add_argument("metrics", type=Path, help="verl's FileLogger JSONL of the run")
     parser.add_argument("--out", type=Path, required=True, help="folder for the PNGs and index.html")
     parser.add_argument("--ledger", type=Path, help="the run's pdai_ledger/ folder (or one parquet file)")
+    parser.add_argument("--confidence", type=Path, help="a `verl-pdai confidence` output folder (coverage.csv)")
     parser.add_argument("--title", default="verl-pdai run", help="page title")
     parser.set_defaults(func=report_command)
 
@@ -27,7 +28,7 @@ def report_command(args: argparse.Namespace) -> int:
     from verl_pdai.report.build import write_report
 
     try:
-        written = write_report(args.metrics, args.out, ledger=args.ledger, title=args.title)
+        written = write_report(args.metrics, args.out, ledger=args.ledger, confidence=args.confidence, title=args.title)
     except (FileNotFoundError, ValueError) as exc:
         print(f"verl-pdai report: error: {exc}", file=sys.stderr)
         return 2

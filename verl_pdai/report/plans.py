@@ -43,6 +43,7 @@ class Plan:
     panels: tuple[Panel, ...] = ()
     heat_map: HeatMap | None = None
     missing: tuple[str, ...] = field(default=())
+    xlabel: str = "step"
 
     @property
     def drawable(self) -> bool:

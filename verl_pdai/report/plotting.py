@@ -83,7 +83,7 @@ def render_png(plan: Plan) -> bytes:
             axes = figure.add_subplot(count, 1, index + 1)
             _draw_panel(axes, panel)
             if index == count - 1:
-                axes.set_xlabel("step")
+                axes.set_xlabel(plan.xlabel)
     figure.suptitle(plan.title)
     figure.tight_layout()
     buffer = io.BytesIO()
