@@ -10,9 +10,9 @@ import time
 import pytest
 
 from tests.bounds import HANG_GUARD_S
-from verl_pdai.api import score
 from verl_pdai.confidence.evidence import evidence_from_result
 from verl_pdai.core import confidence as core
+from verl_pdai.core.bounded import BoundedScorer
 from verl_pdai.core.confidence import EquivalenceBudget, SampleEvidence, cluster_answers, problem_confidence
 
 
@@ -125,14 +125,22 @@ def test_clustering_cost_is_linear_in_samples_times_clusters(monkeypatch):
     assert time.monotonic() - start < HANG_GUARD_S
 
 
-def test_step_checks_through_the_real_scorer():
-    """Hand-made responses scored by the project's checker: the false claims reach the confidence."""
+@pytest.fixture(scope="module")
+def scorer():
+    # its own pool, closed after the module (the shared one would leave workers alive for later tests)
+    bounded = BoundedScorer()
+    yield bounded
+    bounded.close()
+
+
+def test_step_checks_through_the_real_scorer(scorer: BoundedScorer):
+    """Hand-made responses scored by the project's bounded checker: the false claims reach the confidence."""
     clean = "Step 1: 3 \\cdot 4 = 12.\n\nStep 2: 12 + 1 = 13.\n\nSo the answer is \\boxed{13}."
     wrong = "Step 1: 3 \\cdot 4 = 11.\n\nStep 2: 11 + 2 = 13.\n\nSo the answer is \\boxed{13}."
     other = "Step 1: 3 + 4 = 7.\n\nSo the answer is \\boxed{7}."
 
     def evidence(responses: list[str]) -> list[SampleEvidence]:
-        return [evidence_from_result(score(r, "13"), labeled=True, given_correct=None) for r in responses]
+        return [evidence_from_result(scorer.score([r], "13"), labeled=True, given_correct=None) for r in responses]
 
     good = problem_confidence(evidence([clean, clean, clean, other]))
     bad = problem_confidence(evidence([wrong, wrong, clean, other]))
