@@ -18,6 +18,7 @@ SAMPLES = Path(__file__).parent / "samples"
 # heavy imports inside the command function, so that ``verl-pdai --help`` stays fast.
 COMMAND_MODULES: tuple[str, ...] = (
     "verl_pdai.confidence.command",
+    "verl_pdai.data.command",
     "verl_pdai.demo.command",
     "verl_pdai.evaluation.command",
     "verl_pdai.recipes.command",
