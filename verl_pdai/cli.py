@@ -21,6 +21,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "verl_pdai.data.command",
     "verl_pdai.demo.command",
     "verl_pdai.evaluation.command",
+    "verl_pdai.ledger.command",
     "verl_pdai.recipes.command",
     "verl_pdai.report.command",
 )

@@ -42,6 +42,7 @@ from omegaconf import OmegaConf, open_dict
 import verl_pdai.plugin.trainer  # noqa: F401  importing registers pdai_sync / pdai_colocate_async
 from verl_pdai.core.advantage import compute_epgrpo_advantage, dense_step_rewards
 from verl_pdai.demo.agent_harness import HarnessWorker
+from verl_pdai.ledger import read_ledger
 from verl_pdai.plugin import fields as F
 from verl_pdai.plugin.trainer_rows import problem_id_of
 from verl_pdai.plugin.trainer_settings import PdaiSettings
@@ -116,6 +117,10 @@ def test_settings_defaults_and_values():
         "epsilon": 1e-6,
     }
     assert settings.on_corrupt_state == "fail"
+    assert (settings.ledger.enabled, settings.ledger.dir, settings.ledger.max_bytes) == (True, None, 1 << 30)
+    assert settings.ledger.directory("/ckpt") == os.path.join("/ckpt", "pdai_ledger")
+    off = _settings({"ledger": {"enabled": "false", "dir": "/tmp/l", "max_bytes": 1000}}).ledger
+    assert (off.enabled, off.directory("/ckpt"), off.max_bytes) == (False, "/tmp/l", 1000)
     assert _settings(None).store.decay == 0.9  # no pdai section: every default
 
 
@@ -130,6 +135,10 @@ def test_settings_defaults_and_values():
         ({"advantage": {"beta": 1}}, None, "unknown pdai.advantage keys \\['beta'\\]"),
         ({"advantage": {"process_weight": 0.5}}, {"pdai": {"process_weight": 1.0}}, "contradicts algorithm.pdai"),
         ({"rollout": {"min_tokns": 3}}, None, "pdai.rollout config: unknown key"),
+        ({"ledger": {"path": "x"}}, None, "unknown pdai.ledger keys \\['path'\\]"),
+        ({"ledger": {"max_bytes": 0}}, None, "pdai.ledger.max_bytes must be > 0"),
+        ({"ledger": {"max_bytes": "1GB"}}, None, "pdai.ledger.max_bytes must be an integer"),
+        ({"ledger": {"enabled": "maybe"}}, None, "pdai.ledger.enabled must be true or false"),
     ],
 )
 def test_settings_fail_with_clear_messages(pdai, algorithm, message):
@@ -330,6 +339,9 @@ def step(tq_session, tokenizer_dir, tokenizer, data_files, tmp_path_factory):
         rows = read_rows(
             tq, batch, ["advantages", "returns", "response_mask", "rm_scores", "extra_fields", "uid", "pdai_problem_id"]
         )
+        # read now: later tests build trainers on the same folder and write step 1 again
+        ledger = read_ledger(Path(config.trainer.default_local_dir) / "pdai_ledger" / "step_000001.parquet")
+        posteriors = {pid: trainer.pdai_store.prior_for(pid) for pid in (HARD_ID, EASY_ID)}
     finally:
         loop.close()
     yield {
@@ -341,6 +353,8 @@ def step(tq_session, tokenizer_dir, tokenizer, data_files, tmp_path_factory):
         "store_means": store_means,
         "metrics": metrics,
         "rows": rows,
+        "ledger": ledger,
+        "posteriors": posteriors,
     }
 
 
@@ -456,6 +470,39 @@ def test_metrics(step):
     assert metrics["pdai/adv/process_abs_mean"] > 0
     assert "rollout_corr/kl" in metrics  # verl's rollout-correction helper ran (default config)
     assert all(isinstance(v, float) for k, v in metrics.items() if k.startswith("pdai/"))
+
+
+def test_ledger_records_the_step_one_row_per_prompt(step):
+    ledger, rows, posteriors = step["ledger"], step["rows"], step["posteriors"]
+    assert sorted(ledger["problem_id"]) == sorted([HARD_ID, EASY_ID]) and set(ledger["step"]) == {1}
+    by_id = {r["problem_id"]: r for r in ledger.to_dict("records")}
+    hard, easy = by_id[HARD_ID], by_id[EASY_ID]
+    assert list(hard["roles"]) == ["preview"] * K + ["main"] * (N - K)
+    assert len(hard["hint_levels"]) == N - K and all(level > 0 for level in hard["hint_levels"])
+    assert all(tokens > 0 for tokens in hard["hint_tokens"]) and hard["hinted_sessions"] == N - K
+    assert list(easy["hint_levels"]) == [0] * (N - K) and easy["hinted_sessions"] == 0
+    # the prior the rollout got, and the store's posterior after this step's update, as the trainer holds them
+    for pid, record in by_id.items():
+        assert (record["prior_alpha"], record["prior_beta"]) == pytest.approx(step["expected_priors"][pid])
+        alpha, beta = posteriors[pid]
+        assert (record["store_alpha"], record["store_beta"]) == pytest.approx((alpha, beta))
+        assert record["store_mean"] == pytest.approx(step["trainer"].pdai_store.mean(pid))
+        assert record["data_source"] == "pdai_test" and record["visits"] == step["trainer"].pdai_store.visits(pid)
+    # outcomes: the stored acc of each session, previews first
+    stored: dict[str, dict[str, list[float]]] = {}
+    for extra, pid in zip(rows["extra_fields"][:8], rows["pdai_problem_id"][:8], strict=True):
+        stored.setdefault(pid, {"preview": [], "main": []})[extra[F.ROLE_FIELD]].append(
+            float(extra["reward_extra_info"]["acc"])
+        )
+    for pid, record in by_id.items():
+        assert sorted(record["outcomes"][:K]) == sorted(stored[pid]["preview"])
+        assert sorted(record["outcomes"][K:]) == sorted(stored[pid]["main"])
+    assert (hard["unassisted_successes"], hard["unassisted_trials"]) == (0, K)  # the hinted sessions do not count
+    assert (easy["unassisted_successes"], easy["unassisted_trials"]) == (N, N)
+    assert 0.0 <= hard["previewed_difficulty"] < 0.5 and hard["preview_successes"] == 0
+    metrics = step["metrics"]
+    assert metrics["pdai/ledger/rows"] == 2 and metrics["pdai/ledger/dropped_rows"] == 0
+    assert metrics["pdai/ledger/bytes"] > 0 and metrics["pdai/ledger/write_s"] > 0
 
 
 def test_checkpoint_round_trip_reproduces_the_state(step, tokenizer):

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
@@ -53,6 +54,8 @@ from verl_pdai.core.persistence import load_state, save_atomic
 from verl_pdai.core.policy import InterventionPolicy
 from verl_pdai.core.rollout_metrics import rollout_metrics
 from verl_pdai.core.store import DifficultyStore
+from verl_pdai.ledger.records import build_records
+from verl_pdai.ledger.writer import LedgerWriter
 from verl_pdai.plugin import fields as F
 from verl_pdai.plugin.advantage_inputs import NAME as EPGRPO
 from verl_pdai.plugin.advantage_inputs import STEP_SCORES_FIELD, STEP_TOKEN_ENDS_FIELD, epgrpo_inputs
@@ -97,6 +100,11 @@ class PdaiTrainerMixin:
         super().__init__(config)  # type: ignore[call-arg]
         self.pdai_store = DifficultyStore(self.pdai_settings.store)
         self.pdai_policy = InterventionPolicy(self.pdai_settings.policy)
+        ledger = self.pdai_settings.ledger
+        self.pdai_ledger: LedgerWriter | None = None
+        if ledger.enabled:  # the folder is created at the first write
+            folder = ledger.directory(OmegaConf.select(config, "trainer.default_local_dir", default=None))
+            self.pdai_ledger = LedgerWriter(folder, ledger.max_bytes)
         agent_loop = OmegaConf.select(config, "actor_rollout_ref.rollout.agent.default_agent_loop", default=None)
         if agent_loop != "pdai_hint":
             logger.warning(
@@ -277,6 +285,7 @@ class PdaiTrainerMixin:
 
         # store: every unassisted session (previews, level-0 main sessions, loops without pdai roles)
         unassisted = [i for i in real if roles[i] != "validation" and rows.level(i) == 0]
+        priors_before = self._pdai_priors(rows, real) if self.pdai_ledger is not None else {}
         records = [
             {
                 "problem_id": rows.problem_ids[i],
@@ -335,6 +344,59 @@ class PdaiTrainerMixin:
             before = _signal_share(rows.uids, outcomes, [i in keep for i in range(len(rows))])
             if before is not None:
                 metrics["pdai/adv/signal_groups_unassisted"] = before
+        if self.pdai_ledger is not None:
+            self._pdai_write_ledger(rows, real, success, priors_before, metrics)
+
+    # ------------------------------------------------------------------ ledger
+
+    def _pdai_priors(self, rows: _Rows, real: list[int]) -> dict[str, tuple[float, float]]:
+        """The store's prior of each problem of the batch before this step's update (the ledger's prior where a
+        session did not record the one it decided from)."""
+        return {rows.problem_ids[i]: self.pdai_store.prior_for(rows.problem_ids[i], **rows.prior_args[i]) for i in real}
+
+    def _pdai_write_ledger(
+        self,
+        rows: _Rows,
+        real: list[int],
+        success: dict[int, bool],
+        priors_before: dict[str, tuple[float, float]],
+        metrics: dict,
+    ) -> None:
+        """One ledger part for this step: a record per prompt, the store posterior after the update."""
+        assert self.pdai_ledger is not None
+        started = time.perf_counter()
+        roles = rows.get(F.ROLE_FIELD, "")
+        alphas, betas = rows.get(F.PRIOR_ALPHA_FIELD, -1.0), rows.get(F.PRIOR_BETA_FIELD, -1.0)
+        prior_alphas, prior_betas = [], []
+        for i in real:
+            alpha, beta = _as_float(alphas[i], -1.0), _as_float(betas[i], -1.0)
+            if alpha <= 0 or beta <= 0:  # no decision recorded: the prior the store handed out (sync mode)
+                alpha, beta = priors_before[rows.problem_ids[i]]
+            prior_alphas.append(alpha)
+            prior_betas.append(beta)
+        prior_args = {rows.problem_ids[i]: rows.prior_args[i] for i in real}
+        columns = build_records(
+            int(self.global_steps),
+            group_ids=[rows.uids[i] for i in real],
+            problem_ids=[rows.problem_ids[i] for i in real],
+            data_sources=[rows.prior_args[i]["data_source"] for i in real],
+            roles=[str(roles[i]) for i in real],
+            hint_levels=[rows.level(i) for i in real],
+            hint_tokens=[int(_as_float(rows.extra[i].get(F.HINT_TOKENS_FIELD, 0), 0.0)) for i in real],
+            outcomes=[_as_float(rows.reward[i].get("acc"), float(success[i])) for i in real],
+            difficulties=[_as_float(d, -1.0) for d in (rows.get(F.DIFFICULTY_FIELD, -1.0)[i] for i in real)],
+            prior_alphas=prior_alphas,
+            prior_betas=prior_betas,
+            posteriors={pid: self.pdai_store.prior_for(pid, **args) for pid, args in prior_args.items()},
+            visits={pid: self.pdai_store.visits(pid) for pid in prior_args},
+        )
+        result = self.pdai_ledger.write(int(self.global_steps), columns)
+        metrics["pdai/ledger/rows"] = float(result.rows)
+        metrics["pdai/ledger/bytes"] = float(result.bytes)
+        metrics["pdai/ledger/write_s"] = time.perf_counter() - started  # records + write
+        metrics["pdai/ledger/dropped_rows"] = float(result.dropped_rows)
+        if result.errors:
+            metrics["pdai/ledger/errors"] = float(result.errors)
 
     # ------------------------------------------------------------------ checkpoints
 

@@ -1,9 +1,9 @@
 """The ``pdai`` config section as the trainer reads it: :class:`PdaiSettings`, parsed and validated up front.
 
-``PdaiSettings.from_config`` reads ``pdai.store``, ``pdai.policy``, ``pdai.advantage``, ``pdai.rollout`` and
-``pdai.on_corrupt_state`` (and ``algorithm.pdai`` / ``algorithm.norm_adv_by_std_in_grpo`` for the advantage) from
-verl's config; :class:`~verl_pdai.plugin.trainer.PdaiTrainerMixin` builds it first thing, so a bad recipe fails
-before verl builds anything (see ``docs/trainer.md``).
+``PdaiSettings.from_config`` reads ``pdai.store``, ``pdai.policy``, ``pdai.advantage``, ``pdai.rollout``,
+``pdai.on_corrupt_state`` and ``pdai.ledger`` (and ``algorithm.pdai`` / ``algorithm.norm_adv_by_std_in_grpo`` for
+the advantage) from verl's config; :class:`~verl_pdai.plugin.trainer.PdaiTrainerMixin` builds it first thing, so a
+bad recipe fails before verl builds anything (see ``docs/trainer.md``).
 """
 
 from __future__ import annotations
@@ -18,12 +18,20 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 from verl_pdai.core.injection import InjectionConfig
 from verl_pdai.core.policy import PolicyConfig
 from verl_pdai.core.store import StoreConfig
+from verl_pdai.ledger.settings import LedgerSettings
 from verl_pdai.plugin.advantage_inputs import CONFIG_DEFAULTS as ADVANTAGE_DEFAULTS
 from verl_pdai.plugin.advantage_inputs import epgrpo_settings
 
 __all__ = ["ON_CORRUPT_CHOICES", "SECTIONS", "PdaiSettings"]
 
-SECTIONS = ("store", "policy", "advantage", "rollout", "on_corrupt_state")  # keys of the `pdai` config section
+SECTIONS = (
+    "store",
+    "policy",
+    "advantage",
+    "rollout",
+    "on_corrupt_state",
+    "ledger",
+)  # keys of the `pdai` config section
 ON_CORRUPT_CHOICES = ("fail", "fresh")
 
 
@@ -52,6 +60,7 @@ class PdaiSettings:
     # epgrpo: process_weight (beta_proc), pre_hint_weight, epsilon, norm_adv_by_std_in_grpo
     advantage: dict[str, Any] = field(default_factory=dict)
     on_corrupt_state: str = "fail"
+    ledger: LedgerSettings = field(default_factory=LedgerSettings)  # the intervention ledger (docs/ledger.md)
 
     @classmethod
     def from_config(cls, config: Any) -> PdaiSettings:
@@ -75,7 +84,8 @@ class PdaiSettings:
         on_corrupt = pdai.get("on_corrupt_state", "fail")
         if on_corrupt not in ON_CORRUPT_CHOICES:
             raise ValueError(f"pdai.on_corrupt_state must be one of {list(ON_CORRUPT_CHOICES)}, got {on_corrupt!r}")
-        return cls(store, policy, _advantage_settings(config, _section(pdai, "advantage")), on_corrupt)
+        ledger = LedgerSettings.from_mapping(_section(pdai, "ledger"))
+        return cls(store, policy, _advantage_settings(config, _section(pdai, "advantage")), on_corrupt, ledger)
 
 
 def _advantage_settings(config: Any, section: dict[str, Any]) -> dict[str, Any]:
