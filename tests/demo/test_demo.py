@@ -102,3 +102,29 @@ def test_bad_model_path_fails_with_a_clear_message(tmp_path):
         timeout=120,
     )
     assert process.returncode == 2 and "--model" in process.stderr and "not a folder" in process.stderr
+
+
+def test_ledger_and_report_record_every_printed_group(demo_run):
+    process, out = demo_run
+    from verl_pdai.ledger import read_ledger
+
+    ledger = read_ledger(out / "checkpoints" / "pdai_ledger")
+    printed = {(step, g["id"]) for step, chunk in enumerate(_steps(process.stdout), start=1) for g in _groups(chunk)}
+    assert {(int(s), p) for s, p in zip(ledger["step"], ledger["problem_id"], strict=True)} == printed
+    for group in _groups(process.stdout):
+        rows = ledger[ledger["problem_id"] == group["id"]]
+        assert (rows["preview_successes"] == group["preview"][0]).all()
+    pictures = {path.name for path in (out / "report").glob("*.png")}
+    assert {"ledger_intervention.png", "ledger_difficulty_heatmap.png", "reward.png"} <= pictures
+    assert "verl-pdai ledger" in process.stdout
+
+
+def _steps(stdout: str) -> list[str]:
+    """The printed output cut after each step's metrics line: one chunk per training step."""
+    chunks, current = [], []
+    for line in stdout.splitlines():
+        current.append(line)
+        if "metrics: score" in line:
+            chunks.append("\n".join(current))
+            current = []
+    return chunks

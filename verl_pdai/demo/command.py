@@ -28,17 +28,12 @@ def register(commands: Any) -> None:
     parser.set_defaults(func=demo_command)
 
 
-def write_report_if_available(metrics_file: Path, report_dir: Path) -> list[Path] | None:
-    """verl_pdai.report draws the curves; None (with a message) where that module is not installed yet."""
-    try:
-        from verl_pdai.report import write_report
-    except ImportError as exc:
-        print(
-            f"report skipped: verl_pdai.report is not available here ({exc}); "
-            f"run `verl-pdai report {metrics_file} --out {report_dir}` once it is"
-        )
-        return None
-    return write_report(metrics_file, report_dir, title="verl-pdai demo")
+def write_demo_report(metrics_file: Path, report_dir: Path, ledger_dir: Path) -> list[Path]:
+    """The run's curves, and the ledger's pictures where the trainer wrote a ledger."""
+    from verl_pdai.report import write_report
+
+    ledger = ledger_dir if any(ledger_dir.glob("step_*.parquet")) else None
+    return write_report(metrics_file, report_dir, ledger=ledger, title="verl-pdai demo")
 
 
 def demo_command(args: argparse.Namespace) -> int:
@@ -60,9 +55,9 @@ def demo_command(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         print("interrupted: Ray and TransferQueue were shut down", file=sys.stderr)
         return 130
-    written = write_report_if_available(result.metrics_file, args.out / "report")
-    if written is not None:
-        print(f"report: {len(written)} file(s) in {args.out / 'report'}")
+    written = write_demo_report(result.metrics_file, args.out / "report", args.out / "checkpoints" / "pdai_ledger")
+    print(f"report: {len(written)} file(s) in {args.out / 'report'}")
+    print(f"ledger: verl-pdai ledger {args.out / 'checkpoints' / 'pdai_ledger'} by-source")
     if result.teach_seconds is not None:
         print(f"teaching took {result.teach_seconds:.1f} s")
     return 0
