@@ -646,3 +646,19 @@ def test_trainer_module_imports_at_entry_point_time_and_resolves_through_verl(en
     stdout, stderr = entry_point_import.communicate(timeout=120)
     assert entry_point_import.returncode == 0, stderr[-3000:]
     assert stdout.split() == ["PdaiSyncTrainer", "PdaiColocateAsyncTrainer"]
+
+
+def test_a_failing_ledger_never_stops_the_advantage_step(step, tokenizer, caplog):
+    """Records that cannot be built (here: a raising record builder) are logged and counted; the step completes."""
+    import transfer_queue as tq
+
+    trainer, batch, metrics = build_trainer(step["config"], tokenizer), step["batch"], {}
+    with (
+        mock.patch("verl_pdai.plugin.trainer.build_records", side_effect=RuntimeError("boom")),
+        caplog.at_level(logging.ERROR, logger="verl_pdai"),
+    ):
+        trainer._compute_advantage(batch, metrics)
+    assert metrics["pdai/ledger/errors"] == 1.0 and "pdai/ledger/rows" not in metrics
+    assert "training goes on" in caplog.text
+    rows = read_rows(tq, batch, ["advantages"])
+    assert torch.isfinite(rows["advantages"]).all() and metrics["pdai/store/batch_trials"] == 6

@@ -345,7 +345,11 @@ class PdaiTrainerMixin:
             if before is not None:
                 metrics["pdai/adv/signal_groups_unassisted"] = before
         if self.pdai_ledger is not None:
-            self._pdai_write_ledger(rows, real, success, priors_before, metrics)
+            try:
+                self._pdai_write_ledger(rows, real, success, priors_before, metrics)
+            except Exception:  # the ledger records training; it is never a reason to stop it
+                logger.exception("pdai ledger: building step %s's records failed; training goes on", self.global_steps)
+                metrics["pdai/ledger/errors"] = metrics.get("pdai/ledger/errors", 0.0) + 1.0
 
     # ------------------------------------------------------------------ ledger
 
