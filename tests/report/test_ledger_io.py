@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import sys
-import types
-
 import pandas as pd
 import pytest
 
 from tests.report.ledger_builder import row, write_parts
-from verl_pdai.report.ledger_io import ledger_frame, read_parts
+from verl_pdai.report.ledger_io import ledger_frame
 
 
 def _rows() -> list[dict]:
@@ -42,7 +39,7 @@ def test_unreadable_part_is_skipped_and_counted(tmp_path):
     folder = write_parts(_rows(), tmp_path / "pdai_ledger")
     (folder / "step_000003.parquet").write_bytes(b"PAR1 not really")
     (folder / ".step_000004.parquet.tmp").write_bytes(b"half written")  # not a part file name
-    frame = read_parts(folder)
+    frame = ledger_frame(folder)
     assert len(frame) == 3
     assert [p.rsplit("/", 1)[-1] for p in frame.attrs["skipped_files"]] == ["step_000003.parquet"]
 
@@ -68,18 +65,3 @@ def test_ledger_without_rows_is_a_clear_error(tmp_path):
     pd.DataFrame(_rows()).iloc[:0].to_parquet(path)
     with pytest.raises(ValueError, match="has no rows"):
         ledger_frame(path)
-
-
-def test_the_ledger_package_reader_is_used_when_present(tmp_path, monkeypatch):
-    calls = []
-
-    def read_ledger(path):
-        calls.append(path)
-        return pd.DataFrame(_rows())
-
-    module = types.ModuleType("verl_pdai.ledger")
-    module.read_ledger = read_ledger
-    monkeypatch.setitem(sys.modules, "verl_pdai.ledger", module)
-    frame = ledger_frame(tmp_path / "anything")
-    assert calls == [tmp_path / "anything"]
-    assert frame["step"].tolist() == [1, 1, 2]  # sorted here, whatever order the reader gives
