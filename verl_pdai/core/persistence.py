@@ -1,6 +1,8 @@
-"""Atomic JSON state files: ``save_atomic`` writes one, ``load_state`` reads it back (a missing file gives None).
+"""Atomic files: ``write_bytes_atomic`` writes any file so that a reader sees the old one or the whole new one;
+``save_atomic`` writes a JSON state with it and ``load_state`` reads one back (a missing file gives None).
 
-Used for the difficulty store's ``save`` / ``load`` and the trainer's ``pdai_state.json``. Pure standard library.
+Used for the difficulty store's ``save`` / ``load``, the trainer's ``pdai_state.json``, the report's pictures and
+page, and the prepared data files. Pure standard library.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-__all__ = ["load_state", "save_atomic"]
+__all__ = ["load_state", "save_atomic", "write_bytes_atomic"]
 
 logger = logging.getLogger(__name__)
 
@@ -22,21 +24,26 @@ def save_atomic(path: str | os.PathLike[str], state: Mapping[str, Any]) -> None:
     """Write ``state`` as JSON to ``path`` so that a reader sees either the old file or the whole new one.
 
     The text is built first (a state that is not strict JSON, e.g. with NaN, fails before anything is written),
-    written to a temporary file in the same directory (os.replace is atomic only within one file system),
-    fsynced, then renamed over ``path``; the directory is fsynced so the rename survives a crash. On any
-    failure the temporary file is removed and the previous file is left as it was. Missing parent directories
-    are created.
+    then written by ``write_bytes_atomic``.
     """
-    target = Path(path)
     try:
         text = json.dumps(state, allow_nan=False, separators=(",", ":"))
     except (TypeError, ValueError) as err:
-        raise ValueError(f"state for {target} is not JSON-serializable: {err}") from None
+        raise ValueError(f"state for {Path(path)} is not JSON-serializable: {err}") from None
+    write_bytes_atomic(path, text.encode("utf-8"))
+
+
+def write_bytes_atomic(path: str | os.PathLike[str], data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file in the same directory (os.replace is atomic only within
+    one file system), fsynced, then renamed over ``path``; the directory is fsynced so the rename survives a crash.
+    On any failure the temporary file is removed and the previous file is left as it was. Missing parent
+    directories are created."""
+    target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
         # mkstemp creates 0600; keep the old file's mode, else an ordinary readable file.

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -60,11 +59,12 @@ def read_raw(name: str, location: str, schema: Schema) -> list[Mapping[str, obje
 
 
 def write_parquet(rows: list[dict[str, object]], path: Path) -> None:
-    """One parquet file, written to a temporary name and renamed (a reader never sees half a file)."""
+    """One parquet file, written atomically (a reader never sees half a file)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.tmp")
-    pq.write_table(pa.Table.from_pylist(rows), temporary)
-    os.replace(temporary, path)
+    from verl_pdai.core.persistence import write_bytes_atomic
+
+    buffer = pa.BufferOutputStream()
+    pq.write_table(pa.Table.from_pylist(rows), buffer)
+    write_bytes_atomic(path, buffer.getvalue().to_pybytes())

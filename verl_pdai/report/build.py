@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from verl_pdai.core.persistence import write_bytes_atomic
 from verl_pdai.report.metric_figures import metric_plans, summary_metrics
 from verl_pdai.report.metrics_log import MetricsLog, read_metrics
 from verl_pdai.report.page import Page, render_page
 from verl_pdai.report.plans import Plan
-from verl_pdai.report.plotting import render_png, write_atomic
+from verl_pdai.report.plotting import render_png
 from verl_pdai.report.series import SummaryRow, summary_row
 
 INDEX = "index.html"
@@ -65,10 +66,10 @@ def write_report(
     drawn = [plan for plan in plans if plan.drawable]
     written = []
     for plan in drawn:
-        write_atomic(out_dir / plan.file, render_png(plan))
+        write_bytes_atomic(out_dir / plan.file, render_png(plan))
         written.append(out_dir / plan.file)
     missing = list(dict.fromkeys(name for plan in plans for name in plan.missing))
     page = Page(title, run, _summary(log), drawn, [p for p in plans if not p.drawable], missing)
-    write_atomic(out_dir / INDEX, render_page(page).encode("utf-8"))
+    write_bytes_atomic(out_dir / INDEX, render_page(page).encode("utf-8"))
     written.append(out_dir / INDEX)
     return written
