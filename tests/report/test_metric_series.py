@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from tests.report.test_write_report import METRIC_PICTURES
 from verl_pdai.report.metric_figures import ACC_BY_DIFFICULTY_PREFIX, metric_plans, summary_metrics
 from verl_pdai.report.metrics_log import read_metrics
 from verl_pdai.report.series import family, summary_row, validation_metrics
@@ -87,15 +88,7 @@ def test_intervention_plan_plots_the_logged_values():
 def test_recorded_run_draws_every_picture_but_the_bucket_one():
     plans = metric_plans(read_metrics(RECORDED))
     drawn = {plan.file for plan in plans if plan.drawable}
-    assert drawn == {
-        "reward.png",
-        "val_accuracy.png",
-        "intervention.png",
-        "preview.png",
-        "signal_groups.png",
-        "response_length.png",
-        "store_policy.png",
-    }
+    assert drawn == METRIC_PICTURES
     buckets = _plan(plans, "acc_by_difficulty.png")
     assert not buckets.drawable and buckets.missing == (ACC_BY_DIFFICULTY_PREFIX + "<lo>-<hi>",)
     val = _plan(plans, "val_accuracy.png")
