@@ -102,6 +102,7 @@ def test_training_batch_every_value(as_numpy):
         "decision/no_budget": 0.0,
         "decision/hint_removed_no_continuation": 0.0,
         "decision/ended_before_injection_point": 0.25,
+        "decision/past_thinking": 0.0,
         "decided_rate": 0.75,
         "difficulty_mean": (0.2 + 0.8 + 0.1) / 3,
         "previews_finished_at_decision": (1 + 2 + 0) / 3,

@@ -7,11 +7,15 @@ import time
 from unittest import mock
 
 import pytest
+from omegaconf import OmegaConf
 
 from verl_pdai.core.hints import build_hints
+from verl_pdai.core.injection import PDAI_REWARD_MANAGERS
+from verl_pdai.core.rollout_metrics import rollout_metrics
+from verl_pdai.core.scoring import ScoreResult, StepwiseConfig
 from verl_pdai.demo.agent_harness import HarnessWorker, math_row
 from verl_pdai.plugin import fields as F
-from verl_pdai.plugin.agent_loop import PdaiHintAgentLoop
+from verl_pdai.plugin.agent_loop import PdaiHintAgentLoop, reward_checker_config
 
 from .fake_server import Script, ScriptedServer
 from .verl_reward_helpers import reward_config
@@ -124,10 +128,27 @@ def test_validation_prompts_are_never_hinted(config, tokenizer):
     assert all(call["stop"] is None for call in server.calls)  # one plain generation per session
 
 
-def test_missing_reference_solution_and_prior_fall_back_and_say_so(config, tokenizer):
+def test_train_split_rows_without_the_trainers_mark_are_never_hinted(config, tokenizer):
+    """Only ``pdai_prior`` (injected by the pdai trainer into training batches) marks a training prompt: a row whose
+    ``extra_info.split`` says train is a validation prompt all the same (users put train rows in validation files)."""
     server = ScriptedServer(tokenizer, scripts(Script(WRONG_LONG), Script(WRONG_LONG, AFTER_HINT)))
     worker = HarnessWorker(config, tokenizer, server)
-    outputs = run_group(worker, "noref", math_row(PROBLEM, "10", None))  # split=train, no prior, no solution
+    row = math_row(PROBLEM, "10", SOLUTION, split="train")  # no pdai_prior
+    assert row["extra_info"]["split"] == "train" and F.PRIOR_FIELD not in row
+    outputs = run_group(worker, "trainsplit", row)
+    for output in outputs:
+        info = info_of(output)
+        assert info[F.ROLE_FIELD] == "validation" and info[F.HINT_LEVEL_FIELD] == 0
+        assert info[F.DECISION_FIELD] == "none" and info[F.HINT_SPANS_FIELD] == []
+        assert set(response_of(output)[1]) == {1}
+    assert len(server.calls) == N and all(call["stop"] is None for call in server.calls)  # one plain generation
+
+
+def test_missing_reference_solution_and_unusable_prior_fall_back_and_say_so(config, tokenizer):
+    server = ScriptedServer(tokenizer, scripts(Script(WRONG_LONG), Script(WRONG_LONG, AFTER_HINT)))
+    worker = HarnessWorker(config, tokenizer, server)
+    # marked by the trainer (pdai_prior present) but without a usable Beta: the config's prior, said so
+    outputs = run_group(worker, "noref", math_row(PROBLEM, "10", None, prior={}))
     for output in outputs[K:]:
         info = info_of(output)
         assert info[F.DECISION_FIELD] == "no_reference" and info[F.HINT_SPANS_FIELD] == []
@@ -357,3 +378,148 @@ def test_seeded_sessions_explore_independently(tokenizer_dir, tokenizer):
     first, second = runs
     assert first == second  # reproducible run to run
     assert len(first) == N - K and len({tuple(v) for v in first.values()}) == N - K  # not shared by sessions
+
+
+# ---------------------------------------------------------------------- previews graded as the reward grades
+
+# a truncated trace: an interim answer, no "</think>", cut by the response budget (the reward scores it 0)
+INTERIM_TRUNCATED = "Maybe the diagonal is $\\boxed{10}$.\n\n" + PARAGRAPH * 20
+CLOSED_RIGHT = "The sides are 6 and 8, so the diagonal is 10.</think>\n\nThe diagonal is $\\boxed{10}$."
+
+
+def test_previews_are_graded_exactly_as_the_reward_grades(tokenizer_dir, tokenizer):
+    """With the recipe's ``reward.reward_kwargs.thinking=required``, a truncated trace with an interim ``\\boxed{10}``
+    is no solved preview: each preview's published outcome is the reward's ``acc`` for the same response."""
+    from verl.experimental.reward_loop.reward_loop import RewardLoopWorker
+
+    config = make_config(tokenizer_dir, "+reward.reward_kwargs.thinking=required", "+pdai.rollout.blocking=true")
+    previews = {0: Script(INTERIM_TRUNCATED), 1: Script(CLOSED_RIGHT)}
+    server = ScriptedServer(tokenizer, lambda uid, index: previews.get(index, Script(LATE_BOUNDARY, AFTER_HINT)))
+    worker = HarnessWorker(config, tokenizer, server, reward_worker=RewardLoopWorker(config))
+    outputs = run_group(worker, "graded", math_row(PROBLEM, "10", SOLUTION, prior={"alpha": 1, "beta": 1}))
+    assert len(response_of(outputs[0])[0]) == RESPONSE_LENGTH  # the interim trace was cut by the budget
+    preview_success = [info_of(o)[F.PREVIEW_SUCCESS_FIELD] for o in outputs[:K]]
+    assert preview_success == [0, 1]
+    batch = worker.batch(outputs)
+    assert batch.non_tensor_batch["acc"].tolist()[:K] == [float(s) for s in preview_success]
+    for output in outputs[K:]:  # blocking: the mains decided from both previews, one of them solved
+        info = info_of(output)
+        assert info[F.PREVIEWS_FINISHED_FIELD] == K and info[F.PREVIEWS_SUCCEEDED_FIELD] == 1
+        assert info[F.DIFFICULTY_FIELD] == pytest.approx((1 + 1) / (2 + K))
+
+
+class _RecordingScorer:
+    """Stands in for the bounded scorer: records the config it was built with and how it was asked."""
+
+    def __init__(self, config: StepwiseConfig, log: list) -> None:
+        self.config, self.log = config, log
+
+    async def ascore(self, pieces, ground_truth, reference_solution=None, *, outcome_only=False) -> ScoreResult:
+        self.log.append((self.config, list(pieces), outcome_only))
+        return ScoreResult(acc=1.0)
+
+
+def test_preview_checker_is_the_rewards_checker(tokenizer_dir, tokenizer):
+    kwargs = {"thinking": "required", "timeout_s": 7.0, "max_chars": 5000}
+    config = make_config(tokenizer_dir, *(f"+reward.reward_kwargs.{k}={v}" for k, v in kwargs.items()))
+    log: list = []
+    server = ScriptedServer(tokenizer, scripts(Script(RIGHT_SHORT), Script(LATE_BOUNDARY, AFTER_HINT)))
+    worker = HarnessWorker(config, tokenizer, server)
+    with mock.patch("verl_pdai.plugin.agent_loop.shared_scorer", lambda c: _RecordingScorer(c, log)):
+        run_group(worker, "checker", math_row(PROBLEM, "10", SOLUTION, prior={"alpha": 1, "beta": 1}))
+    assert len(log) == K
+    # the reward manager builds its checker from the same section with the same parser
+    expected = StepwiseConfig.from_mapping(kwargs)
+    assert reward_checker_config(config) == expected
+    for used, pieces, outcome_only in log:
+        assert used == expected and outcome_only  # same checker, final answer only
+        assert "".join(pieces) == RIGHT_SHORT  # the reward's decoding: special tokens (EOS) dropped
+
+
+def test_rollout_thinking_key_is_refused_at_start_up_with_the_fix(tokenizer_dir, tokenizer):
+    config = make_config(tokenizer_dir, "+pdai.rollout.thinking=required")
+    server = ScriptedServer(tokenizer, scripts(Script(RIGHT_SHORT), Script(RIGHT_SHORT)))
+    worker = HarnessWorker(config, tokenizer, server)
+    with pytest.raises(Exception, match=r"pdai\.rollout\.thinking was removed") as caught:
+        run_group(worker, "refused", math_row(PROBLEM, "10", SOLUTION, prior={"alpha": 1, "beta": 1}))
+    assert "reward.reward_kwargs.thinking" in str(caught.value)
+    assert server.calls == []  # refused before anything was generated
+
+
+def test_reward_without_verl_pdais_checker_is_refused_at_start_up(tokenizer_dir, tokenizer):
+    """A preview cannot be graded as a foreign reward grades: the loop refuses, naming the key and the fix."""
+    config = make_config(tokenizer_dir, "reward.reward_manager.name=naive")
+    server = ScriptedServer(tokenizer, scripts(Script(RIGHT_SHORT), Script(RIGHT_SHORT)))
+    worker = HarnessWorker(config, tokenizer, server)
+    with pytest.raises(Exception, match=r"reward\.reward_manager\.name='naive'") as caught:
+        run_group(worker, "foreign", math_row(PROBLEM, "10", SOLUTION, prior={"alpha": 1, "beta": 1}))
+    assert "reward.reward_manager.name=pdai_stepwise" in str(caught.value)
+
+
+def test_reward_checker_config_reads_verl_pdais_custom_reward_function_too():
+    """verl's stock manager calling ``verl_pdai.api.compute_score``: its ``reward_kwargs`` are the checker's."""
+    config = OmegaConf.create(
+        {
+            "reward": {
+                "reward_manager": {"name": "naive"},
+                "reward_kwargs": {"overlong_buffer_cfg": None},  # another manager's key: not ours to read
+                "custom_reward_function": {
+                    "path": "pkg://verl_pdai.api",
+                    "name": "compute_score",
+                    "reward_kwargs": {"thinking": "required", "process_weight": 0.0},
+                },
+            }
+        }
+    )
+    assert reward_checker_config(config) == StepwiseConfig(thinking="required", process_weight=0.0)
+
+
+# ---------------------------------------------------------------------- hints only inside the thinking part
+
+# closes its thinking before its injection point (the first boundary after MIN_TOKENS tokens)
+PAST_THINKING = (
+    "The sides are 6 and 8, so by Pythagoras the diagonal is the square root of 100, which is 10.</think>\n\n"
+    "The diagonal is $\\boxed{10}$.\n\nThat settles it."
+)
+# closes its thinking only after the hint: a normal hinted session
+CLOSES_AFTER_HINT = "Right, so the diagonal is $\\sqrt{100} = 10$.</think>\n\nThe answer is $\\boxed{10}$."
+
+
+def test_session_past_its_thinking_at_the_injection_point_is_not_hinted(config, tokenizer):
+    def script_for(uid: str, index: int) -> Script:
+        if index < K:
+            return Script(WRONG_LONG)
+        return Script(PAST_THINKING, AFTER_HINT) if index == K else Script(LATE_BOUNDARY, CLOSES_AFTER_HINT)
+
+    server = ScriptedServer(tokenizer, script_for)
+    worker = HarnessWorker(config, tokenizer, server)
+    # the prompt's own "</think>" is not the model's text: it never stops a hint
+    problem = "Think step by step and close your thinking with </think>. " + PROBLEM
+    outputs = run_group(worker, "past", math_row(problem, "10", SOLUTION, prior={"alpha": 1, "beta": 9}))
+    past, control = outputs[K], outputs[K + 1]
+
+    info = info_of(past)
+    ids, mask, _ = response_of(past)
+    assert info[F.DECISION_FIELD] == "past_thinking"
+    assert info[F.HINT_LEVEL_FIELD] == 0 and info[F.HINT_SPANS_FIELD] == [] and set(mask) == {1}
+    assert info[F.DIFFICULTY_FIELD] == -1.0  # no decision was taken
+    # it reached its injection point after "</think>" and simply went on to the end of its own text
+    assert ids == tokenizer.encode(PAST_THINKING, add_special_tokens=False) + [tokenizer.eos_token_id]
+    own_calls = [c for c in server.calls if c["index"] == K]
+    assert len(own_calls) == 3 and own_calls[1]["stop"] == "\n\n" and own_calls[2]["stop"] is None
+
+    assert info_of(control)[F.DECISION_FIELD].startswith("hinted") and info_of(control)[F.HINT_LEVEL_FIELD] > 0
+    assert "</think>" in tokenizer.decode(response_of(control)[0])  # closed after its hint: that is allowed
+
+    # the trainer's rollout metrics count it as a decision kind of its own, not as a decided session
+    batch = worker.batch(outputs)
+    metrics = rollout_metrics(batch.non_tensor_batch, [0.0] * N, batch.batch["response_mask"])
+    assert metrics["pdai/decision/past_thinking"] == pytest.approx(1 / (N - K))
+    assert metrics["pdai/decided_rate"] == pytest.approx(1 / (N - K))
+    assert metrics["pdai/intervention_rate"] == pytest.approx(1 / (N - K))
+
+
+def test_pdai_reward_manager_names_are_the_plugins():
+    from verl_pdai.plugin.reward_manager import NAME, PdaiStepwiseRewardManager
+
+    assert PDAI_REWARD_MANAGERS == (NAME, PdaiStepwiseRewardManager.__name__)

@@ -17,7 +17,23 @@ from verl_pdai.core.config_values import ConfigError, dataclass_from_mapping
 from verl_pdai.core.hints import HintSet
 from verl_pdai.core.policy import InterventionPolicy, previewed_success_rate
 from verl_pdai.core.preview import PreviewSnapshot
-from verl_pdai.core.scoring import THINKING_MODES
+from verl_pdai.core.scoring import StepwiseConfig
+
+# the reward managers that grade with verl_pdai's checker (``verl_pdai.plugin.reward_manager``: registered name,
+# class name for ``reward.reward_manager.source=importlib``); a test pins them to the plugin's names
+PDAI_REWARD_MANAGERS = ("pdai_stepwise", "PdaiStepwiseRewardManager")
+
+# pdai.rollout keys that no longer exist, and what to do instead: a preview is graded exactly as the reward grades
+REMOVED_KEYS = {
+    "thinking": (
+        "previews are graded exactly as the reward grades, with reward.reward_kwargs.thinking: set the thinking "
+        "mode there (e.g. reward.reward_kwargs.thinking=required) and delete pdai.rollout.thinking"
+    ),
+    "verify_timeout_s": (
+        "previews are verified with the reward's checker, bounded by reward.reward_kwargs.timeout_s: set the "
+        "bound there and delete pdai.rollout.verify_timeout_s"
+    ),
+}
 
 
 @dataclass(frozen=True)
@@ -33,9 +49,7 @@ class InjectionConfig:
     blocking_timeout_s: float = 600.0
     hint_prefix: str = ""  # text placed before the revealed reference steps
     hint_max_chars: int = 4000
-    thinking: str = "auto"  # how previews' final answers are read (as the reward's ``thinking``)
-    verify_timeout_s: float = 4.0  # hard bound on verifying one preview's answer
-    prior_alpha: float = 1.0  # prior of a prompt that carries none
+    prior_alpha: float = 1.0  # prior of a training prompt whose ``pdai_prior`` is unusable
     prior_beta: float = 1.0
     seed: int | None = None  # exploration rng seed (None: nondeterministic)
 
@@ -51,9 +65,7 @@ class InjectionConfig:
             problems.append(f"running_weight={self.running_weight}: must be in [0, 1]")
         if self.min_continuation_tokens < 1:
             problems.append(f"min_continuation_tokens={self.min_continuation_tokens}: must be >= 1")
-        if self.thinking not in THINKING_MODES:
-            problems.append(f"thinking={self.thinking!r}: use one of {', '.join(THINKING_MODES)}")
-        for name in ("blocking_timeout_s", "verify_timeout_s", "prior_alpha", "prior_beta"):
+        for name in ("blocking_timeout_s", "prior_alpha", "prior_beta"):
             value = getattr(self, name)
             if not (math.isfinite(value) and value > 0):
                 problems.append(f"{name}={value!r}: must be a finite number > 0")
@@ -62,11 +74,46 @@ class InjectionConfig:
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, object] | None) -> InjectionConfig:
-        """Build from a plain mapping; unknown keys and wrong types fail with the valid names."""
+        """Build from a plain mapping; unknown keys and wrong types fail with the valid names, removed keys with
+        what replaces them."""
+        removed = sorted(key for key in values or {} if key in REMOVED_KEYS)
+        if removed:
+            raise ConfigError("; ".join(f"pdai.rollout.{key} was removed: {REMOVED_KEYS[key]}" for key in removed))
         return dataclass_from_mapping(cls, values, "pdai.rollout config")
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
+
+
+def preview_checker_config(
+    manager: object,
+    reward_kwargs: Mapping[str, object] | None,
+    custom_reward_path: object = None,
+    custom_reward_kwargs: Mapping[str, object] | None = None,
+) -> StepwiseConfig:
+    """The checker settings of the run's reward, with which every preview is graded.
+
+    A preview the reward would score 0 must never count as solved, so a preview uses the reward's own
+    ``StepwiseConfig`` (thinking mode, time bound, ...): ``reward.reward_kwargs`` for the ``pdai_stepwise``
+    manager (``manager`` is ``reward.reward_manager.name``), ``reward.custom_reward_function.reward_kwargs`` for
+    verl's stock managers calling ``verl_pdai.api.compute_score``. Any other reward grades with a checker the
+    agent loop cannot reproduce: refused, with the fix.
+    """
+    if str(manager or "") in PDAI_REWARD_MANAGERS:
+        section, values = "reward.reward_kwargs", reward_kwargs
+    elif "verl_pdai" in str(custom_reward_path or ""):
+        section, values = "reward.custom_reward_function.reward_kwargs", custom_reward_kwargs
+    else:
+        raise ConfigError(
+            f"pdai_hint grades each preview exactly as the reward grades it, but reward.reward_manager.name="
+            f"{manager!r} (reward.custom_reward_function.path={custom_reward_path!r}) is not verl_pdai's checker: "
+            "set reward.reward_manager.name=pdai_stepwise (its settings under reward.reward_kwargs), or use "
+            "actor_rollout_ref.rollout.agent.default_agent_loop=single_turn_agent with other rewards"
+        )
+    try:
+        return StepwiseConfig.from_mapping(values)
+    except ConfigError as exc:
+        raise ConfigError(f"{section} (the reward's checker, which previews use): {exc}") from None
 
 
 @dataclass(frozen=True)

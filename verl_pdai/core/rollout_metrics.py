@@ -7,8 +7,9 @@ Output: ``{"pdai/<name>": float}``.
 Rules:
 
 * **Populations.** Sessions are told apart by ``pdai_role`` (preview | main | validation). A main session is
-  *hinted* when its hint level is > 0; it has *decided* when it reached its injection point (difficulty >= 0:
-  the agent loop writes -1 when it took no decision, e.g. ``ended_before_injection_point``).
+  *hinted* when its hint level is > 0; it has *decided* when it took a decision at its injection point
+  (difficulty >= 0: the agent loop writes -1 when it took none: ``ended_before_injection_point``, or
+  ``past_thinking``, a session that closed its thinking before the injection point and so cannot be hinted).
 * **No NaN, no made-up zeros.** A metric whose population is empty is omitted (a logger then simply has no
   point for that step) rather than logged as 0 or NaN. Within a non-empty population every known decision and
   fallback kind is logged, 0.0 when absent, so the curves are continuous; unknown kinds are logged as found.
@@ -61,6 +62,7 @@ DECISION_KINDS = (
     "no_budget",
     "hint_removed_no_continuation",
     "ended_before_injection_point",
+    "past_thinking",
 )
 FALLBACK_KINDS = ("no_prior", "preview_failed", "no_preview")
 DIFFICULTY_EDGES = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)

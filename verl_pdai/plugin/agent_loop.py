@@ -7,9 +7,13 @@ Select it with ``actor_rollout_ref.rollout.agent.default_agent_loop=pdai_hint``;
   in the scoring worker processes) and published to the group the moment they finish;
 * sessions ``k..n-1`` generate ``min_tokens`` tokens, then up to the next step boundary (a stop string),
   decide from what the preview has published so far, append the hint tokens (``response_mask`` 0, log-prob
-  0.0) and continue within the remaining response budget. Nobody waits unless ``blocking`` is set.
+  0.0) and continue within the remaining response budget. Nobody waits unless ``blocking`` is set. A session
+  whose own text has already closed its thinking (``</think>``) is not hinted (``past_thinking``): hints go
+  inside the thinking part only.
 
-Only prompts marked as training prompts are ever hinted (see ``is_training_prompt``): validation never hints.
+Previews are graded exactly as the reward grades (its ``StepwiseConfig`` from ``reward.reward_kwargs``, see
+``preview_checker_config``). Only prompts the pdai trainer marked are ever hinted (see ``is_training_prompt``):
+validation never hints.
 """
 
 from __future__ import annotations
@@ -23,14 +27,17 @@ import time
 from typing import Any, ClassVar
 from uuid import uuid4
 
+from omegaconf import DictConfig, ListConfig, OmegaConf
 from verl.experimental.agent_loop.agent_loop import AgentLoopBase, AgentLoopOutput, register
 
+from verl_pdai.core.answers import split_thinking
 from verl_pdai.core.bounded import shared_scorer
 from verl_pdai.core.hints import HintSet, build_hints
-from verl_pdai.core.injection import Decision, InjectionConfig, decide, prior_of
+from verl_pdai.core.injection import Decision, InjectionConfig, decide, preview_checker_config, prior_of
 from verl_pdai.core.policy import InterventionPolicy, PolicyConfig
 from verl_pdai.core.preview import PreviewBoard, PreviewSnapshot
 from verl_pdai.core.scoring import StepwiseConfig
+from verl_pdai.core.tokens import TokenTextMapper
 from verl_pdai.plugin import fields as F
 
 logger = logging.getLogger("verl_pdai")
@@ -60,15 +67,29 @@ def eos_token_ids(tokenizer: Any, model_path: str | None) -> frozenset[int]:
 
 
 def is_training_prompt(kwargs: dict[str, Any]) -> bool:
-    """Hints are for training prompts only: the trainer marks them with a prior, or the row says split=train.
+    """Hints are for training prompts only: those the pdai trainer marked with ``pdai_prior``.
 
-    verl does not tell an agent loop whether it runs validation, so a prompt without a training mark is
-    treated as validation and never hinted (the safe side).
+    verl does not tell an agent loop whether it runs validation, and the pdai trainer modes inject the prior into
+    training batches only. A data-set column (``extra_info.split``) is never trusted: users put train rows in
+    validation files. A prompt without the mark is treated as validation and never hinted (the safe side).
     """
-    if kwargs.get(F.PRIOR_FIELD) is not None:
-        return True
-    extra_info = kwargs.get("extra_info")
-    return isinstance(extra_info, dict) and str(extra_info.get("split", "")).lower() == "train"
+    return kwargs.get(F.PRIOR_FIELD) is not None
+
+
+def _plain(config: Any, key: str) -> Any:
+    """``key`` of verl's config as plain Python values (None when absent)."""
+    value = OmegaConf.select(config, key, default=None)
+    return OmegaConf.to_container(value, resolve=True) if isinstance(value, DictConfig | ListConfig) else value
+
+
+def reward_checker_config(config: Any) -> StepwiseConfig:
+    """The reward's checker settings (``reward.reward_kwargs`` of ``pdai_stepwise``), which previews are graded with."""
+    return preview_checker_config(
+        _plain(config, "reward.reward_manager.name"),
+        _plain(config, "reward.reward_kwargs"),
+        _plain(config, "reward.custom_reward_function.path"),
+        _plain(config, "reward.custom_reward_function.reward_kwargs"),
+    )
 
 
 @dataclasses.dataclass
@@ -110,11 +131,13 @@ class PdaiHintAgentLoop(AgentLoopBase):
 
     board: ClassVar[PreviewBoard] = PreviewBoard()
     # verl builds one loop per session from the same config object: parse the pdai sections once per config
-    _parsed: ClassVar[dict[int, tuple[Any, InjectionConfig, PolicyConfig]]] = {}
+    _parsed: ClassVar[dict[int, tuple[Any, InjectionConfig, PolicyConfig, StepwiseConfig]]] = {}
+    # the reward's decoder, one per tokenizer (building its byte table takes a while; it is read-only after)
+    _mappers: ClassVar[dict[int, tuple[Any, TokenTextMapper]]] = {}
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.settings, self.policy_config = self._settings_of(self.config)
+        self.settings, self.policy_config, self.checker_config = self._settings_of(self.config)
         self.generate_s = 0.0
         self.response_length = int(self.rollout_config.response_length)
         self.group_size = int(self.rollout_config.n)
@@ -122,7 +145,7 @@ class PdaiHintAgentLoop(AgentLoopBase):
         self.rng = random.Random(self.settings.seed) if self.settings.seed is not None else random.Random()
 
     @classmethod
-    def _settings_of(cls, config: Any) -> tuple[InjectionConfig, PolicyConfig]:
+    def _settings_of(cls, config: Any) -> tuple[InjectionConfig, PolicyConfig, StepwiseConfig]:
         cached = cls._parsed.get(id(config))
         if cached is None or cached[0] is not config:
             pdai = config.get("pdai") or {}
@@ -130,9 +153,17 @@ class PdaiHintAgentLoop(AgentLoopBase):
                 config,
                 InjectionConfig.from_mapping(pdai.get("rollout")),
                 PolicyConfig.from_dict(pdai.get("policy") or {}),
+                reward_checker_config(config),
             )
             cls._parsed[id(config)] = cached
-        return cached[1], cached[2]
+        return cached[1], cached[2], cached[3]
+
+    @classmethod
+    def _mapper_of(cls, tokenizer: Any) -> TokenTextMapper:
+        cached = cls._mappers.get(id(tokenizer))
+        if cached is None or cached[0] is not tokenizer:
+            cached = cls._mappers[id(tokenizer)] = (tokenizer, TokenTextMapper(tokenizer))
+        return cached[1]
 
     # ------------------------------------------------------------------ generation helpers
 
@@ -235,12 +266,25 @@ class PdaiHintAgentLoop(AgentLoopBase):
             info[F.DECISION_FIELD] = "ended_before_injection_point"
             return
 
-        decision = await self._decide(uid, kwargs, info)
-        if decision.level > 0:
-            self._inject(self._hints(uid, kwargs), decision, response, info)
+        if await self._past_thinking(response):
+            # a hint after "</think>" would be spliced into the answer: hints go inside the thinking part only
+            info[F.DECISION_FIELD] = "past_thinking"
+        else:
+            decision = await self._decide(uid, kwargs, info)
+            if decision.level > 0:
+                self._inject(self._hints(uid, kwargs), decision, response, info)
         remaining = self.response_length - len(response.ids)
         await self._generate(request_id, prompt_ids, response, remaining, sampling_params)
         self._never_end_inside_hint(response, info)
+
+    async def _past_thinking(self, response: _Response) -> bool:
+        """Whether the model's own text so far has closed its thinking (the prompt and hints are not its text)."""
+        model_ids = [token for token, written in zip(response.ids, response.mask, strict=True) if written]
+        # special tokens kept: a "</think>" that a tokenizer marks special still closes the thinking
+        text = await asyncio.get_running_loop().run_in_executor(
+            None, functools.partial(self.tokenizer.decode, model_ids, skip_special_tokens=False)
+        )
+        return split_thinking(text).closed
 
     async def _decide(self, uid: str, kwargs: dict[str, Any], info: dict[str, Any]) -> Decision:
         started = time.perf_counter()
@@ -331,18 +375,21 @@ class PdaiHintAgentLoop(AgentLoopBase):
             info[F.DECISION_FIELD] = "hint_removed_no_continuation"
 
     async def _verify(self, response: _Response, kwargs: dict[str, Any]) -> bool | None:
-        """The preview's verified outcome (final answer only), or None when it cannot be decided in time."""
+        """The preview's verified outcome (final answer only), or None when it cannot be decided in time.
+
+        Graded as the reward grades it: the reward's decoder (model-written spans, special tokens dropped) and
+        the reward's checker settings, so a preview the reward scores 0 never counts as solved.
+        """
         reward_model = kwargs.get("reward_model") if isinstance(kwargs.get("reward_model"), dict) else {}
         ground_truth = reward_model.get("ground_truth")
         if ground_truth is None:
             return None
-        text = await asyncio.get_running_loop().run_in_executor(
-            None, lambda: self.tokenizer.decode(response.ids, skip_special_tokens=True)
+        tokenizer, ids, hint_span = self.tokenizer, list(response.ids), response.hint_span
+        spans = await asyncio.get_running_loop().run_in_executor(
+            None, lambda: self._mapper_of(tokenizer).decode_model_written(ids, [hint_span] if hint_span else None)
         )
-        scorer = shared_scorer(
-            StepwiseConfig(thinking=self.settings.thinking, timeout_s=self.settings.verify_timeout_s)
-        )
-        result = await scorer.ascore([text], ground_truth, outcome_only=True)
+        scorer = shared_scorer(self.checker_config)
+        result = await scorer.ascore([span.text for span in spans], ground_truth, outcome_only=True)
         if result.timed_out or result.error:
             return None
         return bool(result.acc)
