@@ -70,6 +70,8 @@ def make_batch(args: argparse.Namespace, device: torch.device) -> dict:
     fields = {
         "step_scores": np.array([json.dumps(row) for row in scores], dtype=object),
         "step_token_ends": np.array([json.dumps(row) for row in ends.tolist()], dtype=object),
+        # pdai_stepwise reports its outcome part explicitly; the trainer reads it, never total minus steps
+        "outcome": np.array(rewards.sum(-1).tolist(), dtype=object),
     }
     return {
         "rewards": rewards.to(device),

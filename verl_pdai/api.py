@@ -27,15 +27,18 @@ def score(
     reference_solution: str | None = None,
     *,
     config: StepwiseConfig | Mapping[str, object] | None = None,
+    problem: str | None = None,
 ) -> ScoreResult:
     """Score one response text against ``ground_truth`` (str, number or list of accepted answers).
 
-    Runs in a shared pool of worker processes with a hard time bound (``config.timeout_s``); never raises
-    on any response text.
+    ``problem``: the problem statement, when known; key quantities it already gives earn no step credit.
+    Runs in a shared pool of worker processes with a hard time bound per phase (``config.timeout_s``); never
+    raises on any response text.
     """
     if not isinstance(config, StepwiseConfig):
         config = StepwiseConfig.from_mapping(config)
-    return shared_scorer(config).score([str(response)], ground_truth, reference_solution)
+    given = [str(problem)] if problem else []
+    return shared_scorer(config).score([str(response)], ground_truth, reference_solution, given_texts=given)
 
 
 def compute_score(
@@ -52,5 +55,10 @@ def compute_score(
     ``pdai_stepwise`` manager for hinted rollouts.
     """
     del data_source  # one checker for every source: the point is that the baseline uses the same one
-    result = score(solution_str, ground_truth, reference_solution_of(extra_info), config=kwargs or None)
+    problem = None
+    if isinstance(extra_info, Mapping):  # verl's stock managers pass no prompt: a row may carry its question
+        problem = next((str(extra_info[k]) for k in ("question", "problem") if extra_info.get(k)), None)
+    result = score(
+        solution_str, ground_truth, reference_solution_of(extra_info), config=kwargs or None, problem=problem
+    )
     return {"score": result.score, **extra_info_of(result, None)}

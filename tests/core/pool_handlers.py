@@ -94,3 +94,12 @@ def hang(payload: dict[str, Any]) -> dict[str, Any]:
     """Never returns: stands in for sympy hanging inside math-verify."""
     while True:
         time.sleep(1.0)
+
+
+def slow_step_checks(payload: dict[str, Any]) -> dict[str, Any]:
+    """The real scorer, except that the step-check phase overruns any bound (as an adversarial response can)."""
+    from verl_pdai.core.scoring import score_request
+
+    if payload.get("phase") == "process":
+        time.sleep(60)
+    return score_request(payload)

@@ -1,4 +1,5 @@
-"""``epgrpo`` math: hand-computed cases, a naive per-sample reference, verl's own ``grpo`` as the no-hint oracle,
+"""``epgrpo`` math: hand-computed cases, a naive per-sample reference of the definition, the invariants (exact zero
+without outcome contrast, no sign flip, the process bound) as properties, verl's own ``grpo`` as the no-hint oracle,
 degenerate inputs, and the dense step-reward builder."""
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from verl_pdai.core.advantage import _add_at_, compute_epgrpo_advantage, dense_step_rewards, group_ids
+from verl_pdai.core.advantage import compute_epgrpo_advantage, compute_epgrpo_parts, dense_step_rewards, group_ids
 
 EPS = 1e-6
 SQRT3 = math.sqrt(3.0)
@@ -28,139 +29,119 @@ def ones(b: int, t: int) -> torch.Tensor:
 
 def test_no_hints_is_group_mean_over_unbiased_std():
     adv, ret = compute_epgrpo_advantage(torch.tensor([1.0, 0.0, 1.0, 0.0]), ones(4, 3), [7, 7, 7, 7])
-    # mean 0.5, unbiased std sqrt(1/3): +-0.5 * sqrt(3)
-    expected = torch.tensor([1, -1, 1, -1], dtype=torch.float32) * 0.5 * SQRT3 / (1 + EPS * SQRT3)
-    assert torch.allclose(adv, expected[:, None].expand(4, 3), atol=1e-6)
-    assert ret is adv  # returns == advantages, as verl's grpo
+    expected = 0.5 / (math.sqrt(1 / 3) + EPS)
+    assert ret is adv
+    torch.testing.assert_close(adv[:, 0], torch.tensor([expected, -expected, expected, -expected]))
 
 
-def test_per_level_baseline_and_whole_group_std():
-    scores = torch.tensor([1.0, 0.0, 0.0, 1.0, 1.0, 1.0])
-    levels = torch.tensor([0, 0, 0, 2, 2, 2])
-    adv, _ = compute_epgrpo_advantage(scores, ones(6, 2), [0] * 6, levels, torch.full((6,), -1))
-    # level 0 mean 1/3, level 2 mean 1; whole-group unbiased std of [1,0,0,1,1,1] = sqrt((4/3) / 5)
-    std = math.sqrt(4 / 15)
-    expected = torch.tensor([2 / 3, -1 / 3, -1 / 3, 0, 0, 0]) / (std + EPS)
-    assert torch.allclose(adv[:, 0], expected.float(), atol=1e-6)
-    assert torch.equal(adv[:, 0], adv[:, 1])
+def test_the_core_case_failed_previews_and_hinted_successes_carry_signal():
+    """Previews fail, hinted sessions succeed: a whole-group baseline gives them signal; per level it is all 0."""
+    scores = torch.tensor([0.0, 0.0, 1.0, 1.0, 1.0, 1.0])
+    levels, starts = [0, 0, 2, 2, 2, 2], [-1, -1, 1, 1, 1, 1]
+    group = compute_epgrpo_parts(scores, ones(6, 3), ["g"] * 6, levels, starts)
+    std = math.sqrt(sum((s - 4 / 6) ** 2 for s in scores.tolist()) / 5)
+    assert group.outcome_per_row[2].item() == pytest.approx((1 - 4 / 6) / (std + EPS), rel=1e-6)
+    assert group.outcome_per_row[0].item() == pytest.approx(-(4 / 6) / (std + EPS), rel=1e-6)
+    # pre-hint tokens (pre_hint_weight 0) get no outcome credit, the rest of a hinted success does
+    assert group.outcome[2, 0].item() == 0.0 and group.outcome[2, 1].item() > 0
+    level = compute_epgrpo_parts(scores, ones(6, 3), ["g"] * 6, levels, starts, baseline="level")
+    assert bool((level.outcome == 0).all())
 
 
-def test_singleton_level_falls_back_to_whole_group_mean():
-    scores = torch.tensor([1.0, 0.0, 0.0, 1.0])
-    levels = torch.tensor([0, 0, 0, 1])  # level 1 has one member: no peer to compare with
-    adv, _ = compute_epgrpo_advantage(scores, ones(4, 1), [0] * 4, levels, torch.tensor([-1, -1, -1, 0]))
-    std = torch.tensor([1.0, 0.0, 0.0, 1.0]).std().item()
-    expected = torch.tensor([1 - 1 / 3, -1 / 3, -1 / 3, 1 - 0.5]) / (std + EPS)
-    assert torch.allclose(adv[:, 0], expected.float(), atol=1e-6)
+def test_all_equal_outcomes_give_exactly_zero_whatever_the_hints_and_discount():
+    scores = torch.full((8,), 1.0)
+    parts = compute_epgrpo_parts(
+        scores, ones(8, 4), ["g"] * 8, [0, 0, 1, 1, 2, 2, 3, 3], [-1, -1, 1, 1, 2, 2, 0, 0],
+        hint_fraction=[0, 0, 0.25, 0.25, 0.5, 0.5, 0.75, 0.75], discount=0.5, pre_hint_weight=0.5,
+    )  # fmt: skip
+    assert bool((parts.outcome == 0).all()) and not bool(parts.contrast.any())
 
 
-def test_levels_are_per_group_not_global():
-    # two groups, same level: each group's level cell is its own
-    scores = torch.tensor([1.0, 0.0, 1.0, 1.0])
-    adv, _ = compute_epgrpo_advantage(
-        scores, ones(4, 1), ["a", "a", "b", "b"], [1, 1, 1, 1], [0, 0, 0, 0], norm_adv_by_std_in_grpo=False
-    )
-    assert adv[:, 0].tolist() == [0.5, -0.5, 0.0, 0.0]
+def test_discount_ranks_an_unassisted_success_above_a_helped_one_with_the_undiscounted_std():
+    scores = torch.tensor([1.0, 0.0, 1.0, 0.0])
+    fraction = [0.0, 0.0, 0.5, 0.5]
+    parts = compute_epgrpo_parts(scores, ones(4, 2), ["g"] * 4, [0, 0, 2, 2], [-1, -1, 0, 0],
+                                 hint_fraction=fraction, discount=0.5, pre_hint_weight=1.0)  # fmt: skip
+    discounted = [1.0, 0.0, 0.75, 0.0]
+    mean = sum(discounted) / 4
+    std = math.sqrt(sum((s - 0.5) ** 2 for s in scores.tolist()) / 3)  # of r, not of r'
+    expected = torch.tensor([(d - mean) / (std + EPS) for d in discounted])
+    torch.testing.assert_close(parts.outcome_per_row, expected)
+    assert parts.outcome_per_row[0] > parts.outcome_per_row[2] > 0
 
 
 def test_std_normalization_off_is_dr_grpo():
     adv, _ = compute_epgrpo_advantage(
-        torch.tensor([3.0, 1.0, 2.0]), ones(3, 2), [0, 0, 0], norm_adv_by_std_in_grpo=False
+        torch.tensor([1.0, 0.0, 0.0, 0.0]), ones(4, 1), [0] * 4, norm_adv_by_std_in_grpo=False
     )
-    assert adv[:, 0].tolist() == [1.0, -1.0, 0.0]
+    torch.testing.assert_close(adv[:, 0], torch.tensor([0.75, -0.25, -0.25, -0.25]))
 
 
 def test_group_of_one_follows_verl_mean_0_std_1():
-    adv, _ = compute_epgrpo_advantage(torch.tensor([0.75, 1.0, 0.0]), ones(3, 2), ["solo", "g", "g"])
-    assert adv[0, 0].item() == pytest.approx(0.75 / (1 + EPS))
-    adv, _ = compute_epgrpo_advantage(torch.tensor([0.75]), ones(1, 2), ["solo"], norm_adv_by_std_in_grpo=False)
-    assert adv.tolist() == [[0.75, 0.75]]
+    adv, _ = compute_epgrpo_advantage(torch.tensor([1.0, 0.0, 1.0]), ones(3, 2), ["a", "b", "b"])
+    assert adv[0, 0].item() == pytest.approx(1.0 / (1.0 + EPS))
 
 
-def test_process_part_is_reverse_cumsum_of_group_normalized_steps():
-    # outcome all equal (part = 0) so only the process part shows
-    scores = torch.zeros(2)
-    rewards = torch.zeros(2, 6)
-    steps = torch.zeros(2, 6, dtype=torch.bool)
-    for row, end, value in [(0, 1, 1.0), (0, 4, 3.0), (1, 2, 2.0), (1, 5, 2.0)]:
-        rewards[row, end] = value
-        steps[row, end] = True
-    adv, _ = compute_epgrpo_advantage(scores, ones(2, 6), [0, 0], None, None, rewards, steps, process_weight=0.5)
-    # steps [1, 3, 2, 2]: mean 2, unbiased std sqrt(2/3); z = [-1, 1, 0, 0] / sqrt(2/3)
-    z = 1 / (math.sqrt(2 / 3) + EPS)
-    expected = 0.5 * torch.tensor([[-z + z, -z + z, z, z, z, 0.0], [0, 0, 0, 0, 0, 0]])
-    assert torch.allclose(adv, expected.float(), atol=1e-6)
+def test_process_part_is_suffix_sum_less_group_mean_on_the_reward_scale():
+    """Not divided by a std: tiny step differences stay tiny."""
+    scores = torch.tensor([1.0, 1.0])
+    rewards = torch.zeros(2, 4, dtype=torch.float64)
+    steps = torch.zeros(2, 4, dtype=torch.bool)
+    rewards[0, 1], rewards[0, 3], rewards[1, 2] = 0.001, 0.002, 0.0
+    steps[0, 1] = steps[0, 3] = steps[1, 2] = True
+    parts = compute_epgrpo_parts(scores.double(), ones(2, 4), [0, 0], None, None, rewards, steps, process_weight=1.0)
+    mean_total = (0.003 + 0.0) / 2
+    expected = torch.tensor([[0.003, 0.003, 0.002, 0.002], [0.0, 0.0, 0.0, 0.0]], dtype=torch.float64) - mean_total
+    torch.testing.assert_close(parts.process, expected)
+    assert bool((parts.outcome == 0).all())
 
 
-def test_process_part_adds_to_outcome_and_ignores_other_groups():
-    scores = torch.tensor([1.0, 0.0, 5.0])
-    rewards = torch.tensor([[0.0, 1.0, 0.0], [0.0, 0.0, 0.0], [9.0, 0.0, 0.0]])
-    steps = torch.tensor([[False, True, False], [False, False, True], [True, False, False]])
-    adv, _ = compute_epgrpo_advantage(
-        scores, ones(3, 3), [0, 0, 1], None, None, rewards, steps, norm_adv_by_std_in_grpo=False
-    )
-    # group 0 steps [1, 0]: mean 0.5 -> z = [0.5, -0.5]; group 1: one step -> mean 0 (verl's singleton rule)
-    assert torch.allclose(adv[0], torch.tensor([0.5 + 0.5, 0.5 + 0.5, 0.5]))
-    assert torch.allclose(adv[1], torch.tensor([-0.5 - 0.5, -0.5 - 0.5, -0.5 - 0.5]))
-    assert torch.allclose(adv[2], torch.tensor([5.0 + 9.0, 5.0, 5.0]))  # group of one: outcome mean 0 too
+def test_process_part_is_clipped_below_the_smallest_outcome_magnitude():
+    """Group of 32 with one success: |O| of a failure is ~1/sqrt(32) = 0.18 < beta * cap = 0.2."""
+    n = 32
+    scores = torch.zeros(n)
+    scores[0] = 1.0
+    rewards = torch.zeros(n, 2)
+    steps = torch.zeros(n, 2, dtype=torch.bool)
+    steps[:, 0] = True
+    rewards[1, 0] = 0.2  # a failure with a perfect process score
+    rewards[0, 0] = -0.2  # the success with the worst one
+    parts = compute_epgrpo_parts(scores, ones(n, 2), ["g"] * n, None, None, rewards, steps, process_cap=0.2)
+    smallest = parts.outcome_per_row.abs().min().item()
+    assert smallest < 0.2
+    assert parts.process.abs().max().item() <= 0.5 * smallest + 1e-7
+    adv = parts.advantages
+    assert bool((adv[0] > 0).all()) and bool((adv[1:] < 0).all())
 
 
 def test_hint_tokens_get_zero_and_steps_on_them_are_dropped():
-    mask = torch.tensor([[1, 1, 0, 0, 1, 1], [1, 1, 1, 1, 1, 1]])
-    rewards = torch.zeros(2, 6)
-    steps = torch.zeros(2, 6, dtype=torch.bool)
-    rewards[0, 3], steps[0, 3] = 100.0, True  # on a hint token: must not count anywhere
-    rewards[0, 5], steps[0, 5] = 1.0, True
-    rewards[1, 5], steps[1, 5] = 0.0, True
-    adv, _ = compute_epgrpo_advantage(
-        torch.tensor([1.0, 0.0]),
-        mask,
-        [0, 0],
-        [1, 0],
-        [2, -1],
-        rewards,
-        steps,
-        norm_adv_by_std_in_grpo=False,
-        pre_hint_weight=1.0,
-    )
-    assert adv[0, 2] == 0 and adv[0, 3] == 0
-    # steps kept [1, 0] -> z = [0.5, -0.5]; levels differ and are singletons -> group mean 0.5
-    assert torch.allclose(adv[0], torch.tensor([1.0, 1.0, 0.0, 0.0, 1.0, 1.0]))
-    assert torch.allclose(adv[1], torch.tensor([-1.0] * 6))
+    scores = torch.tensor([0.0, 1.0])
+    mask = ones(2, 5)
+    mask[1, 1:3] = 0  # hint tokens
+    rewards = torch.zeros(2, 5)
+    steps = torch.zeros(2, 5, dtype=torch.bool)
+    rewards[1, 2], steps[1, 2] = 0.2, True  # on a hint token: dropped
+    rewards[1, 4], steps[1, 4] = 0.1, True
+    parts = compute_epgrpo_parts(scores, mask, [0, 0], [0, 1], [-1, 1], rewards, steps, pre_hint_weight=1.0)
+    adv = parts.advantages
+    assert bool((adv[1, 1:3] == 0).all())
+    torch.testing.assert_close(parts.process[1, 3], torch.tensor(0.1 - 0.05))
 
 
-def test_pre_hint_tokens_scale_outcome_only_and_keep_process():
-    mask = torch.tensor([[1, 1, 1, 0, 0, 1, 1, 1], [1] * 8])
-    rewards = torch.zeros(2, 8)
-    steps = torch.zeros(2, 8, dtype=torch.bool)
-    rewards[0, 1], steps[0, 1] = 1.0, True  # a step the model wrote before its hint
-    rewards[1, 7], steps[1, 7] = 0.0, True
-    args = (torch.tensor([1.0, 0.0]), mask, [0, 0], [2, 0], [3, -1], rewards, steps)
-    for weight in (0.0, 0.25, 1.0):
-        adv, _ = compute_epgrpo_advantage(*args, norm_adv_by_std_in_grpo=False, pre_hint_weight=weight)
-        o, z = 0.5, 0.5  # outcome part of row 0 and its step's normalized reward
-        expected = [weight * o + z, weight * o + z, weight * o, 0.0, 0.0, o, o, o]
-        assert torch.allclose(adv[0], torch.tensor(expected)), weight
-        assert torch.allclose(adv[1], torch.tensor([-0.5 - 0.5] * 8))  # unhinted: hint_start ignored
+def test_invalid_rows_leave_the_statistics_and_get_zero():
+    scores = torch.tensor([1.0, 0.0, 0.0, 0.0])
+    parts = compute_epgrpo_parts(scores, ones(4, 2), [0] * 4, valid=[True, False, True, True])
+    alone = compute_epgrpo_parts(scores[[0, 2, 3]], ones(3, 2), [0] * 3)
+    assert bool((parts.advantages[1] == 0).all())
+    torch.testing.assert_close(parts.advantages[[0, 2, 3]], alone.advantages)
 
 
-def test_pre_hint_weight_without_step_rewards():
-    mask = torch.tensor([[1, 1, 0, 1], [1, 1, 1, 1], [1, 1, 1, 1]])
-    adv, _ = compute_epgrpo_advantage(
-        torch.tensor([1.0, 0.0, 1.0]),
-        mask,
-        [0, 0, 0],
-        [1, 0, 1],
-        [2, 3, 10],  # row 1 unhinted: its 3 is ignored; row 2's start past T: the whole row is pre-hint
-        norm_adv_by_std_in_grpo=False,
-        pre_hint_weight=0.5,
-    )
-    # level 1 = rows 0, 2 (mean 1); level 0 = row 1 alone -> group mean 2/3
-    assert torch.allclose(adv, torch.tensor([[0.0, 0.0, 0.0, 0.0], [-2 / 3] * 4, [0.0] * 4]))
-    adv, _ = compute_epgrpo_advantage(
-        torch.tensor([1.0, 0.0]), ones(2, 4), [0, 0], [1, 0], [2, -1], norm_adv_by_std_in_grpo=False
-    )
-    assert adv.tolist() == [[0.0, 0.0, 0.5, 0.5], [-0.5] * 4]
+def test_pre_hint_weight_scales_the_outcome_before_the_hint_only():
+    scores = torch.tensor([0.0, 1.0])
+    parts = compute_epgrpo_parts(scores, ones(2, 4), [0, 0], [0, 1], [-1, 2], pre_hint_weight=0.25)
+    o = parts.outcome_per_row[1]
+    torch.testing.assert_close(parts.outcome[1], torch.stack([0.25 * o, 0.25 * o, o, o]))
+    assert bool((parts.outcome[0] == parts.outcome_per_row[0]).all())
 
 
 def test_mask_dtypes_agree():
@@ -198,105 +179,159 @@ def test_non_contiguous_inputs_agree_with_contiguous():
     torch.testing.assert_close(strided, dense)
 
 
-def test_half_precision_step_rewards_and_the_torch_scatter():
-    """bf16 has no numpy dtype (the gather goes through torch); the torch scatter is the path off CPU."""
-    gen = torch.Generator().manual_seed(6)
-    rewards = torch.randn(6, 5, generator=gen)
-    steps = torch.rand(6, 5, generator=gen) > 0.5
-    args = (torch.randn(6, generator=gen), ones(6, 5), [0, 0, 0, 1, 1, 1])
-    full = compute_epgrpo_advantage(*args, None, None, rewards.bfloat16().float(), steps)[0]
-    half = compute_epgrpo_advantage(*args, None, None, rewards.bfloat16(), steps)[0]
-    torch.testing.assert_close(half, full)
-    at, values = np.array([0, 7, 29]), np.array([1.5, -2.0, 0.25])
-    by_numpy, by_torch = torch.zeros(6, 5), torch.zeros(6, 5)
-    _add_at_(by_numpy, at, values, in_numpy=True)
-    _add_at_(by_torch, at, values, in_numpy=False)
-    assert torch.equal(by_numpy, by_torch) and by_torch.view(-1)[7] == -2.0
-
-
 # ---------------------------------------------------------------------------------------------------------------
-# a naive per-sample reference of the whole definition
+# a naive per-sample reference of the whole definition, and the invariants
 # ---------------------------------------------------------------------------------------------------------------
 
 
-def naive_epgrpo(scores, mask, groups, levels, starts, steps, eps, norm, beta, pre_w):
-    """Straight from the definition, per sample and per token, float64."""
+def naive_epgrpo(scores, mask, groups, levels, starts, fractions, steps, s):
+    """Straight from the definition (docs/algorithm.md), per sample and per token, float64."""
     bsz, seq_len = len(scores), len(mask[0])
-
-    def stats(values):
-        if len(values) <= 1:
-            return 0.0, 1.0
-        mean = sum(values) / len(values)
-        return mean, math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
-
+    lam, beta, cap, rho = s["discount"], s["process_weight"], s["process_cap"], s["process_clip_ratio"]
+    discounted = [scores[i] * (1 - lam * fractions[i]) if levels[i] > 0 else scores[i] for i in range(bsz)]
     kept = [[(e, r) for e, r in steps[i] if mask[i][e]] for i in range(bsz)]
-    out = [[0.0] * seq_len for _ in range(bsz)]
+    totals = [sum(r for _, r in kept[i]) for i in range(bsz)]
+    outcome = [0.0] * bsz
     for i in range(bsz):
         peers = [j for j in range(bsz) if groups[j] == groups[i]]
-        g_mean, g_std = stats([scores[j] for j in peers])
-        same = [scores[j] for j in peers if levels[j] == levels[i]]
-        base = sum(same) / len(same) if len(same) >= 2 else g_mean
-        o = (scores[i] - base) / (g_std + eps) if norm else scores[i] - base
-        s_mean, s_std = stats([r for j in peers for _, r in kept[j]])
+        if len(peers) == 1:
+            mean, std = 0.0, 1.0
+        else:
+            m = sum(scores[j] for j in peers) / len(peers)
+            std = math.sqrt(sum((scores[j] - m) ** 2 for j in peers) / (len(peers) - 1))
+            mean = sum(discounted[j] for j in peers) / len(peers)
+            if s["baseline"] == "level":
+                same = [discounted[j] for j in peers if levels[j] == levels[i]]
+                mean = sum(same) / len(same) if len(same) >= 2 else mean
+            if max(scores[j] for j in peers) == min(scores[j] for j in peers):
+                continue
+        centred = discounted[i] - mean
+        outcome[i] = centred / (std + EPS) if s["norm_adv_by_std_in_grpo"] else centred
+    out = [[0.0] * seq_len for _ in range(bsz)]
+    w_pre = s["pre_hint_weight"]
+    for i in range(bsz):
+        peers = [j for j in range(bsz) if groups[j] == groups[i]]
+        mean_total = sum(totals[j] for j in peers) / len(peers) if len(peers) > 1 else 0.0
+        mags = []
+        for j in peers:
+            pre = min(max(starts[j], 0), seq_len) if levels[j] > 0 else 0
+            mags.append(abs(outcome[j]) * (w_pre if pre > 0 and 0 < w_pre < 1 else 1.0))
+        nonzero = [m for m in mags if m > 0]
+        limit = min(beta * cap, rho * min(nonzero)) if nonzero else beta * cap
         pre = min(max(starts[i], 0), seq_len) if levels[i] > 0 else 0
         for t in range(seq_len):
-            proc = 0.0
-            for e, r in kept[i]:
-                if e >= t:
-                    proc += (r - s_mean) / (s_std + eps) if norm else r - s_mean
-            w = pre_w if t < pre else 1.0
-            out[i][t] = mask[i][t] * (w * o + beta * proc)
+            suffix = sum(r for e, r in kept[i] if e >= t)
+            proc = max(-limit, min(limit, beta * (suffix - mean_total))) if steps_present(steps) else 0.0
+            w = w_pre if t < pre else 1.0
+            out[i][t] = mask[i][t] * (w * outcome[i] + proc)
     return torch.tensor(out, dtype=torch.float64)
 
 
+def steps_present(steps) -> bool:
+    return True
+
+
 @st.composite
-def batches(draw, max_b: int = 12, max_t: int = 9):
+def batches(draw, max_b: int = 12, max_t: int = 9, binary: bool = False):
     bsz = draw(st.integers(1, max_b))
     seq_len = draw(st.integers(1, max_t))
     n_groups = draw(st.integers(1, bsz))
     groups = draw(st.lists(st.integers(0, n_groups - 1), min_size=bsz, max_size=bsz))
     quarter = st.integers(-8, 8).map(lambda k: k / 4)  # exact in float: the oracles sum in other orders
-    scores = draw(st.lists(quarter, min_size=bsz, max_size=bsz))
+    outcome = st.sampled_from([0.0, 1.0]) if binary else quarter
+    scores = draw(st.lists(outcome, min_size=bsz, max_size=bsz))
     mask = draw(st.lists(st.lists(st.integers(0, 1), min_size=seq_len, max_size=seq_len), min_size=bsz, max_size=bsz))
     levels = draw(st.lists(st.integers(0, 3), min_size=bsz, max_size=bsz))
     starts = draw(st.lists(st.integers(-1, seq_len + 1), min_size=bsz, max_size=bsz))
+    fractions = [0.25 * lv for lv in levels]
+    step_value = st.integers(-4, 4).map(lambda k: k / 20)  # a process score within +-0.2
     steps = []
     for _ in range(bsz):
         ends = draw(st.lists(st.integers(0, seq_len - 1), unique=True, max_size=seq_len))
-        steps.append([(e, draw(quarter)) for e in ends])
-    return scores, mask, groups, levels, starts, steps
+        steps.append([(e, draw(step_value)) for e in ends])
+    return scores, mask, groups, levels, starts, fractions, steps
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(
-    batch=batches(),
-    norm=st.booleans(),
-    beta=st.sampled_from([0.0, 0.3, 1.0]),
-    pre_w=st.sampled_from([0.0, 0.5, 1.0]),
-)
-def test_matches_naive_reference(batch, norm, beta, pre_w):
-    scores, mask, groups, levels, starts, steps = batch
-    bsz, seq_len = len(scores), len(mask[0])
-    rewards = torch.zeros(bsz, seq_len, dtype=torch.float64)
+def dense(steps, bsz, seq_len, dtype=torch.float64):
+    rewards = torch.zeros(bsz, seq_len, dtype=dtype)
     step_mask = torch.zeros(bsz, seq_len, dtype=torch.bool)
     for i, row in enumerate(steps):
         for e, r in row:
             rewards[i, e], step_mask[i, e] = r, True
-    adv, ret = compute_epgrpo_advantage(
-        torch.tensor(scores, dtype=torch.float64),
-        torch.tensor(mask),
-        [f"uid-{g}" for g in groups],
-        torch.tensor(levels),
-        torch.tensor(starts),
-        rewards,
-        step_mask,
-        norm_adv_by_std_in_grpo=norm,
-        process_weight=beta,
-        pre_hint_weight=pre_w,
-    )
-    expected = naive_epgrpo(scores, mask, groups, levels, starts, steps, EPS, norm, beta, pre_w)
-    assert adv.dtype == torch.float64 and ret is adv
-    assert torch.allclose(adv, expected, rtol=1e-9, atol=1e-9)
+    return rewards, step_mask
+
+
+settings_strategy = st.fixed_dictionaries(
+    {
+        "norm_adv_by_std_in_grpo": st.booleans(),
+        "process_weight": st.sampled_from([0.0, 0.3, 1.0]),
+        "pre_hint_weight": st.sampled_from([0.0, 0.5, 1.0]),
+        "discount": st.sampled_from([0.0, 0.5]),
+        "baseline": st.sampled_from(["group", "level"]),
+        "process_cap": st.sampled_from([0.2, 0.45]),
+        "process_clip_ratio": st.sampled_from([0.5, 0.9]),
+    }
+)
+
+
+def run(batch, s, dtype=torch.float64):
+    scores, mask, groups, levels, starts, fractions, steps = batch
+    rewards, step_mask = dense(steps, len(scores), len(mask[0]), dtype)
+    return compute_epgrpo_parts(
+        torch.tensor(scores, dtype=dtype), torch.tensor(mask), [f"uid-{g}" for g in groups], torch.tensor(levels),
+        torch.tensor(starts), rewards, step_mask, hint_fraction=fractions, **s,
+    )  # fmt: skip
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(batch=batches(), s=settings_strategy)
+def test_matches_naive_reference(batch, s):
+    parts = run(batch, s)
+    expected = naive_epgrpo(*batch, s)
+    assert parts.advantages.dtype == torch.float64
+    assert torch.allclose(parts.advantages, expected, rtol=1e-9, atol=1e-9)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(batch=batches(max_b=16), s=settings_strategy)
+def test_invariant_no_outcome_contrast_means_exactly_zero_outcome_part(batch, s):
+    scores, _, groups, *_ = batch
+    parts = run(batch, s, torch.float32)
+    for g in set(groups):
+        rows = [i for i, x in enumerate(groups) if x == g]
+        if len(rows) >= 2 and len({scores[i] for i in rows}) == 1:
+            assert bool((parts.outcome[rows] == 0).all()), "a group without contrast got an outcome advantage"
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(batch=batches(max_b=16, binary=True), s=settings_strategy)
+def test_invariant_process_never_flips_the_outcome_sign_and_stays_bounded(batch, s):
+    parts = run(batch, s, torch.float32)
+    bound = s["process_weight"] * s["process_cap"]
+    assert float(parts.process.abs().max()) <= bound + 1e-6 if parts.process.numel() else True
+    signed = parts.outcome != 0
+    adv = parts.advantages
+    assert bool((torch.sign(adv[signed]) == torch.sign(parts.outcome[signed])).all())
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    batch=batches(max_b=16, binary=True),
+    s=settings_strategy.filter(lambda s: s["discount"] == 0.0 and s["baseline"] == "group"),
+)
+def test_invariant_correct_above_zero_above_incorrect_with_the_default_baseline(batch, s):
+    """In a group with outcome contrast, every full-weight token of a success is > 0 and of a failure < 0 (the
+    level baseline, an ablation, gives an all-failed level 0 instead)."""
+    scores, mask, groups, levels, starts, *_ = batch
+    parts = run(batch, s, torch.float32)
+    adv = parts.advantages
+    for i, r in enumerate(scores):
+        if not bool(parts.contrast[i]):
+            continue
+        pre = min(max(starts[i], 0), len(mask[0])) if levels[i] > 0 else 0
+        for t in range(pre, len(mask[0])):
+            if mask[i][t]:
+                assert (adv[i, t] > 0) if r == 1.0 else (adv[i, t] < 0)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -374,6 +409,7 @@ def test_no_hints_equals_verl_grpo_on_continuous_rewards(batch, norm):
 
 
 # ---------------------------------------------------------------------------------------------------------------
+# ---------------------------------------------------------------------------------------------------------------
 # degenerate inputs never give NaN
 # ---------------------------------------------------------------------------------------------------------------
 
@@ -386,7 +422,7 @@ def test_degenerate_inputs_are_finite(norm):
     mask[4, 2:] = 0
     scores = torch.tensor([1.0, 1.0, 1.0, 1.0, 0.5, 0.0])  # group "a" all equal
     groups = ["a", "a", "a", "a", "solo", "pair"]
-    rewards = torch.full((bsz, seq_len), 0.2)  # every step equal: std 0
+    rewards = torch.full((bsz, seq_len), 0.2)
     steps = torch.zeros(bsz, seq_len, dtype=torch.bool)
     steps[0, 4] = steps[1, 0] = steps[4, 1] = True
     adv, _ = compute_epgrpo_advantage(
@@ -394,7 +430,7 @@ def test_degenerate_inputs_are_finite(norm):
     )
     assert bool(torch.isfinite(adv).all())
     assert bool((adv[1] == 0).all())  # empty response
-    assert bool((adv[:4].abs() <= 0.2 * 2 + 1e-6).all())  # equal rewards: no outcome signal
+    assert bool((adv[:4].abs() <= 0.2 + 1e-6).all())  # equal outcomes: the bounded process part only
 
 
 def test_all_masked_and_empty_shapes():
@@ -413,25 +449,10 @@ def test_all_masked_and_empty_shapes():
 
 
 @settings(max_examples=100, deadline=None)
-@given(batch=batches(max_b=16, max_t=6), norm=st.booleans())
-def test_float32_never_nan(batch, norm):
-    scores, mask, groups, levels, starts, steps = batch
-    bsz, seq_len = len(scores), len(mask[0])
-    rewards = torch.zeros(bsz, seq_len)
-    step_mask = torch.zeros(bsz, seq_len, dtype=torch.bool)
-    for i, row in enumerate(steps):
-        for e, r in row:
-            rewards[i, e], step_mask[i, e] = r, True
-    adv, _ = compute_epgrpo_advantage(
-        torch.tensor(scores),
-        torch.tensor(mask),
-        groups,
-        levels,
-        starts,
-        rewards,
-        step_mask,
-        norm_adv_by_std_in_grpo=norm,
-    )
+@given(batch=batches(max_b=16, max_t=6), s=settings_strategy)
+def test_float32_never_nan(batch, s):
+    _, mask, *_ = batch
+    adv = run(batch, s, torch.float32).advantages
     assert bool(torch.isfinite(adv).all())
     assert bool((adv[torch.tensor(mask) == 0] == 0).all())
 
@@ -459,6 +480,11 @@ def test_float32_never_nan(batch, norm):
         ({"epsilon": 0.0}, "epsilon"),
         ({"process_weight": -1.0}, "process_weight"),
         ({"pre_hint_weight": 1.5}, "pre_hint_weight"),
+        ({"discount": 2.0}, "discount"),
+        ({"baseline": "levels"}, "baseline"),
+        ({"process_clip_ratio": 1.0}, "process_clip_ratio"),
+        ({"hint_level": [0, 1], "hint_start": [0, 0], "discount": 0.5}, "hint_fraction is required"),
+        ({"valid": [True]}, "valid must have shape"),
     ],
 )
 def test_bad_inputs_raise(kwargs, message):
@@ -522,9 +548,10 @@ def test_dense_step_rewards_survive_huge_numbers():
 
 
 def test_dense_step_rewards_feed_the_advantage():
-    rewards, mask = dense_step_rewards([[1.0], [0.0]], [[1], [2]], 3, dtype=torch.float64)
+    rewards, mask = dense_step_rewards([[0.125], [0.0]], [[1], [2]], 3, dtype=torch.float64)
     adv, _ = compute_epgrpo_advantage(
         torch.tensor([0.0, 0.0]), ones(2, 3), [0, 0], None, None, rewards, mask, norm_adv_by_std_in_grpo=False
     )
     assert adv.dtype == torch.float64
-    assert adv.tolist() == [[0.5, 0.5, 0.0], [-0.5, -0.5, -0.5]]
+    # suffix sums (0.125, 0.125, 0) and (0, 0, 0) less the group's mean process score 0.0625
+    assert adv.tolist() == [[0.0625, 0.0625, -0.0625], [-0.0625, -0.0625, -0.0625]]

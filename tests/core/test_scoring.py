@@ -16,9 +16,10 @@ REFERENCE = "The legs are 6 and 8. The hypotenuse is $\\sqrt{36+64} = 10$. The a
 
 def test_right_answer_with_clean_steps_beats_wrong_answer_with_key_quantities():
     right = score_response(["Area is $\\frac{48}{2}$.\n\nSo \\boxed{24}."], ["24"], REFERENCE)
-    wrong = score_response(["The hypotenuse is $10$.\n\nSo \\boxed{48}."], ["24"], REFERENCE)
+    wrong = score_response(["The hypotenuse is $\\sqrt{36+64} = 10$.\n\nSo \\boxed{48}."], ["24"], REFERENCE)
     assert right.acc == 1.0 and wrong.acc == 0.0
-    assert wrong.process_score > 0 and wrong.key_quantities_reached == 1  # 10 reached; 24 is the answer: excluded
+    # 10 derived by a correct claim; 24 is the answer: excluded
+    assert wrong.process_score > 0 and wrong.key_quantities_reached == 1
     assert right.score > wrong.score
 
 
@@ -115,7 +116,9 @@ def test_a_hang_is_cut_at_the_bound_flagged_and_the_worker_replaced():
         start = time.monotonic()
         result = scorer.score(["\\boxed{1}"], "1")
         assert time.monotonic() - start < 2.5
-        assert result.timed_out and result.score == 0.0 and result.acc == 0.0
+        # the outcome could not be decided: the floor score (outcome 0, process -cap), flagged, never 0
+        assert result.timed_out and result.unscored and result.acc == 0.0
+        assert result.score == -scorer.config.process_cap
         assert scorer.pool.stats["timeouts"] == 2 and scorer.pool.stats["restarts"] >= 2
     finally:
         scorer.close()

@@ -97,7 +97,12 @@ def test_config_keys_defaults_and_errors():
         "process_weight": 1.0,
         "pre_hint_weight": 0.0,
         "epsilon": 1e-6,
+        "discount": 0.0,
+        "baseline": "group",
+        "process_clip_ratio": 0.5,
     }
+    with pytest.raises(ValueError, match="baseline must be one of group, level"):
+        epgrpo_settings({"pdai": {"baseline": "per_level"}})
     assert epgrpo_settings(AlgoConfig(norm_adv_by_std_in_grpo=False))["norm_adv_by_std_in_grpo"] is False
     cfg = OmegaConf.create({"pdai": {"process_weight": 0.2, "pre_hint_weight": 0.5}})
     assert epgrpo_settings(cfg)["process_weight"] == 0.2 and epgrpo_settings(cfg)["pre_hint_weight"] == 0.5
@@ -156,6 +161,9 @@ def test_epgrpo_inputs_from_agent_loop_and_reward_fields():
         "step_scores": np.array([json.dumps([0.1, 0.05]), json.dumps([]), json.dumps([-0.05])], dtype=object),
         "step_token_ends": np.array([json.dumps([1, 40]), json.dumps([]), json.dumps([2])], dtype=object),
     }
+    with pytest.raises(ValueError, match="without the reward's 'outcome' field"):
+        epgrpo_inputs(fields, token_level_rewards)  # the total minus the steps is never trusted
+    fields["outcome"] = np.array([1.0, 0.0, 0.0], dtype=object)
     kwargs = epgrpo_inputs(fields, token_level_rewards)
     assert kwargs["pdai_hint_level"].tolist() == [0, 2, 1]
     assert kwargs["pdai_hint_start"].tolist() == [-1, 2, 3]

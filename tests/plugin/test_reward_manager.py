@@ -129,3 +129,72 @@ def test_row_without_ground_truth_scores_no_outcome_instead_of_failing(worker, t
     data.non_tensor_batch["reward_model"][0] = {"style": "rule"}  # the ground truth is missing
     out = run(worker, data)
     assert out["reward_extra_info"]["acc"] == 0.0 and out["reward_extra_info"]["num_steps"] == 2
+
+
+EXACT_PROMPT = (
+    "Sam buys 12 pencils at 3 dollars and 5 notebooks at 7 dollars, and pays with 100 dollars. What is his change? "
+    "Let's think step by step and output the final answer within \\boxed{}."
+)
+EXACT_REFERENCE = (
+    "Pencils: $12 \\cdot 3 = 36$. Notebooks: $5 \\cdot 7 = 35$. Total $36 + 35 = 71$. Change $100 - 71 = 29$."
+)
+
+
+def test_eight_correct_answers_with_different_step_scores_get_exactly_zero_outcome_advantage(worker, tokenizer):
+    """Finding 1 end to end: the real reward manager, the trainer's advantage inputs, ``epgrpo``. The outcome is
+    read from the reward's own field, so eight correct answers get an outcome part of exactly 0 whatever their
+    step scores (it was up to 0.365 when the outcome was recovered as total minus steps)."""
+    import numpy as np
+    import torch
+
+    from verl_pdai.core.advantage import compute_epgrpo_parts
+    from verl_pdai.plugin.advantage_inputs import epgrpo_inputs
+
+    steps = [
+        "Pencils: $12 \\cdot 3 = 36$.",
+        "Notebooks: $5 \\cdot 7 = 35$.",
+        "Total $36 + 35 = 71$.",
+        "Wait, $36 + 35 = 72$? No.",
+        "Change $100 - 71 = 29$.",
+    ]
+    texts = ["\n\n".join([*steps[k % 5 : k % 5 + 1 + k % 3], "So \\boxed{29}."]) for k in range(8)]
+    outs = []
+    for text in texts:
+        ids = tokenizer.encode(text, add_special_tokens=False)
+        sample = agent_loop_sample(tokenizer, EXACT_PROMPT, ids, "29", {"reference_solution": EXACT_REFERENCE})
+        outs.append((ids, run(worker, sample)))
+    infos = [out["reward_extra_info"] for _, out in outs]
+    assert all(info["acc"] == 1.0 for info in infos)
+    assert len({json.loads(info["step_scores"]).__repr__() for info in infos}) > 2  # the step scores differ
+    width = max(len(ids) for ids, _ in outs)
+    token_level = torch.zeros(8, width)
+    mask = torch.zeros(8, width, dtype=torch.long)
+    for row, (ids, out) in enumerate(outs):
+        token_level[row, len(ids) - 1] = out["reward_score"]  # verl puts the scalar reward on the last token
+        mask[row, : len(ids)] = 1
+    fields = {key: np.array([info[key] for info in infos], dtype=object) for key in infos[0]}
+    inputs = epgrpo_inputs(fields, token_level)
+    parts = compute_epgrpo_parts(
+        inputs["pdai_outcome_scores"], mask, ["g"] * 8, None, None, inputs["pdai_step_rewards"],
+        inputs["pdai_step_mask"],
+    )  # fmt: skip
+    assert bool((parts.outcome == 0).all())  # exactly, not approximately
+    assert bool((parts.process != 0).any())  # the process part still tells the responses apart
+    assert float(parts.process.abs().max()) <= 0.2 + 1e-6
+
+
+def test_numbers_of_the_prompt_and_of_the_hint_earn_no_key_credit(worker, tokenizer):
+    """The manager hands the prompt and the hint text to the scorer: a key value shown there is not creditable."""
+    reference = "The total is $12 \\cdot 3 = 36$, then $36 + 35 = 71$."
+    hint = tokenizer.encode("Hint: the total is 71 dollars.\n\n", add_special_tokens=False)
+    own = tokenizer.encode("So $12 \\cdot 3 = 36$ and $36 + 35 = 71$.\n\n\\boxed{29}", add_special_tokens=False)
+    extra = {"reference_solution": reference}
+    plain = run(worker, agent_loop_sample(tokenizer, EXACT_PROMPT, own, "29", extra))["reward_extra_info"]
+    span = [[0, len(hint)]]
+    hinted = run(
+        worker,
+        agent_loop_sample(tokenizer, EXACT_PROMPT, hint + own, "29", extra, rollout_fields={HINT_SPANS_FIELD: span}),
+    )["reward_extra_info"]
+    assert plain["key_quantities_reached"] == 2 and plain["num_key_quantities"] == 2
+    assert hinted["key_quantities_reached"] == 1  # 71 was shown in the hint
+    assert hinted["process_score"] < plain["process_score"]

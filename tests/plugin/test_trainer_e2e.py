@@ -40,7 +40,7 @@ import torch
 from omegaconf import OmegaConf, open_dict
 
 import verl_pdai.plugin.trainer  # noqa: F401  importing registers pdai_sync / pdai_colocate_async
-from verl_pdai.core.advantage import compute_epgrpo_advantage, dense_step_rewards
+from verl_pdai.core.advantage import compute_epgrpo_parts, dense_step_rewards
 from verl_pdai.demo.agent_harness import HarnessWorker
 from verl_pdai.ledger import read_ledger
 from verl_pdai.plugin import fields as F
@@ -115,7 +115,13 @@ def test_settings_defaults_and_values():
         "process_weight": 0.3,
         "pre_hint_weight": 0.0,
         "epsilon": 1e-6,
+        "discount": 0.0,
+        "baseline": "group",
+        "process_clip_ratio": 0.5,
+        "process_cap": 0.2,  # the reward's (reward.reward_kwargs.process_cap, its default here)
     }
+    assert settings.drop_unscored is False
+    assert _settings({"drop_unscored": True}).drop_unscored is True
     assert settings.on_corrupt_state == "fail"
     assert (settings.ledger.enabled, settings.ledger.dir, settings.ledger.max_bytes) == (True, None, 1 << 30)
     assert settings.ledger.directory("/ckpt") == os.path.join("/ckpt", "pdai_ledger")
@@ -131,7 +137,9 @@ def test_settings_defaults_and_values():
         ({"store": {"decay": 2}}, None, "pdai.store: StoreConfig.decay must lie in"),
         ({"policy": {"window": 0}}, None, "pdai.policy"),
         ({"on_corrupt_state": "ignore"}, None, "pdai.on_corrupt_state must be one of"),
-        ({"advantage": {"pre_hint_weight": 2}}, None, "pre_hint_weight must lie in \\[0, 1\\]"),
+        ({"advantage": {"pre_hint_weight": 2}}, None, "pre_hint_weight must be in \\[0, 1\\]"),
+        ({"advantage": {"baseline": "cell"}}, None, "pdai.advantage.baseline must be one of group, level"),
+        ({"drop_unscored": "yes"}, None, "pdai.drop_unscored must be true or false"),
         ({"advantage": {"beta": 1}}, None, "unknown pdai.advantage keys \\['beta'\\]"),
         ({"advantage": {"process_weight": 0.5}}, {"pdai": {"process_weight": 1.0}}, "contradicts algorithm.pdai"),
         ({"rollout": {"min_tokns": 3}}, None, "pdai.rollout config: unknown key"),
@@ -391,7 +399,7 @@ def _expected_advantages(rows, batch, settings):
     """epgrpo recomputed from the stored rows with the core functions alone (independent of the trainer's plumbing)."""
     n = len(batch.keys)
     padding = [bool(tag.get("is_padding", False)) for tag in batch.tags]
-    level, start, scores, ends = [], [], [], []
+    level, start, scores, ends, outcome = [], [], [], [], []
     for i, extra in enumerate(rows["extra_fields"]):
         info = extra["reward_extra_info"]
         spans = extra[F.HINT_SPANS_FIELD]
@@ -399,13 +407,13 @@ def _expected_advantages(rows, batch, settings):
         start.append(spans[0][0] if spans and not padding[i] else -1)
         scores.append([] if padding[i] else json.loads(info["step_scores"]))
         ends.append([] if padding[i] else json.loads(info["step_token_ends"]))
+        outcome.append(0.0 if padding[i] else float(info["outcome"]))  # the reward's own field, never a difference
     mask = rows["response_mask"]
     step_rewards, step_mask = dense_step_rewards(scores, ends, mask.shape[1])
-    outcome = rows["rm_scores"].sum(-1) - step_rewards.sum(-1)
-    kwargs = {"epsilon": settings["epsilon"], "norm_adv_by_std_in_grpo": True, "pre_hint_weight": 0.0}
-    args = (outcome, mask, rows["uid"], torch.tensor(level), torch.tensor(start))
-    full, _ = compute_epgrpo_advantage(*args, step_rewards, step_mask, process_weight=0.1, **kwargs)
-    outcome_part, _ = compute_epgrpo_advantage(*args, process_weight=0.0, **kwargs)
+    outcome = torch.tensor(outcome)
+    args = (outcome, mask, rows["uid"], torch.tensor(level), torch.tensor(start), step_rewards, step_mask)
+    parts = compute_epgrpo_parts(*args, **{**settings, "pre_hint_weight": 0.0})
+    full, outcome_part = parts.advantages, parts.outcome
     assert len(outcome) == n
     return full, outcome_part
 
@@ -420,13 +428,14 @@ def test_epgrpo_advantages_written_to_transfer_queue(step):
     assert len(hinted) == 2 and all((mask[i] == 0).any() for i in hinted)
     expected, outcome_part = _expected_advantages(rows, batch, trainer.pdai_settings.advantage)
     torch.testing.assert_close(adv, expected.to(adv.dtype))
-    # the hinted session that succeeded beats the one that failed, after the hint (outcome part +-1 there)
+    # the hinted session that succeeded beats the one that failed, after the hint; the group baseline (previews
+    # included: 0, 0, 1, 0) gives the success (1 - 0.25) / 0.5 and the failure -0.25 / 0.5
     acc = {i: rows["extra_fields"][i]["reward_extra_info"]["acc"] for i in hinted}
     win, lose = sorted(hinted, key=lambda i: -acc[i])
     assert (acc[win], acc[lose]) == (1.0, 0.0)
     after = {i: slice(rows["extra_fields"][i][F.HINT_SPANS_FIELD][0][1], None) for i in hinted}
-    assert outcome_part[win, after[win]][mask[win, after[win]] == 1].min() > 0.9
-    assert outcome_part[lose, after[lose]][mask[lose, after[lose]] == 1].max() < -0.9
+    assert outcome_part[win, after[win]][mask[win, after[win]] == 1].min() > 1.4
+    assert outcome_part[lose, after[lose]][mask[lose, after[lose]] == 1].max() < -0.4
     # ...while before the hint its outcome part is scaled by pre_hint_weight = 0
     before = slice(0, rows["extra_fields"][win][F.HINT_SPANS_FIELD][0][0])
     assert (outcome_part[win, before] == 0).all() and (adv[win, before] != 0).any()  # process part only

@@ -1,40 +1,39 @@
-"""The ``epgrpo`` advantage: group-relative outcome advantage with per-hint-level baselines, plus the
-process-supervised part of DeepSeekMath's GRPO. Pure torch, no verl (the adapter is ``verl_pdai.plugin.advantage``).
+"""The ``epgrpo`` advantage: a whole-group outcome baseline that gives hinted successes their signal, plus a
+bounded process part. Pure torch, no verl (the adapter is ``verl_pdai.plugin.advantage``).
 
-For sample i of group g (same prompt), hint level h_i, outcome score r_i and response tokens t = 0..T-1::
+For sample i of group g (same prompt), verified outcome r_i, hint fraction f_i (0 unhinted), response tokens t::
 
-    base_i   = mean(r_j : j in g, h_j = h_i)   if that (group, level) cell has >= 2 members
-             = mean(r_j : j in g)              otherwise (whole group; 0 for a group of one, as verl)
-    O_i      = (r_i - base_i) / (std(r_j : j in g) + eps)    (std unbiased; 1 for a group of one, as verl)
-             = r_i - base_i                                   when norm_adv_by_std_in_grpo is off
-    z_s      = (x_s - mean_g(x)) / (std_g(x) + eps)           every step s of every sample of g, reward x_s
-    P_{i,t}  = sum of z_s over the steps s of sample i that end at token e_s >= t
-    A_{i,t}  = mask_{i,t} * (w_{i,t} * O_i + beta_proc * P_{i,t})
-    w_{i,t}  = pre_hint_weight  if h_i > 0 and t < hint_start_i,  else 1
+    r'_i     = r_i * (1 - lambda * f_i)                        (lambda = ``discount``, default 0)
+    O_i      = (r'_i - mean_g(r')) / (std_g(r) + eps)           if the r of g are not all equal, else exactly 0
+             = r'_i - mean_g(r')                               when norm_adv_by_std_in_grpo is off
+    S_{i,t}  = sum of sample i's step rewards over the steps that end at a token >= t
+    P_{i,t}  = clip(beta_proc * (S_{i,t} - mean_g(S_{j,0})), -c_g, +c_g)
+    c_g      = min(beta_proc * process_cap, rho * m_g)          m_g: the group's smallest non-zero |outcome part|
+             = beta_proc * process_cap                         when g has no outcome contrast
+    A_{i,t}  = mask_{i,t} * (w_{i,t} * O_i + P_{i,t})
+    w_{i,t}  = pre_hint_weight  if i is hinted and t < hint_start_i,  else 1
 
-With no hints and no step rewards this is verl's ``grpo`` (same statistics in the same float dtype, same singleton
-rule, the values of its ``scores * response_mask``); ``tests/core/test_advantage.py`` checks it against verl's own
-function.
+The std is that of the *undiscounted* outcomes, and a group whose outcomes are all equal gets an outcome part of
+exactly 0 (no float residue, whatever its hints and discount). ``baseline="level"`` (an ablation) replaces
+mean_g(r') by the mean over the sample's (group, hint level) cell when that cell has two members or more.
+The process part is on the reward's own scale (never divided by a std), so it stays within
+``beta_proc * process_cap`` on each side, and below ``rho`` (``process_clip_ratio`` < 1) times the smallest
+non-zero outcome magnitude of its group: in a group with outcome contrast the process part can never flip the
+sign the outcome part gives a token.
 
-Conventions chosen here:
+With no hints and no step rewards this is verl's ``grpo`` (same statistics, same singleton rule: a group of one
+has mean 0 and std 1); ``tests/core/test_advantage.py`` checks it against verl's own function.
 
-* ``hint_start`` is the response index of the first hint token; rows with ``hint_level == 0`` ignore it, and
-  ``-1`` is the recommended value for them. On a hinted row, values are clipped to ``[0, T]``: the first
-  ``clip(hint_start, 0, T)`` tokens are the pre-hint tokens.
-* Only the *outcome* part is scaled before the hint. The process part is kept there: those steps are the model's
-  own, and their rewards (and the later steps', as in DeepSeekMath's reverse sum) are what they earned.
-* Step statistics use the same rules as the outcome: unbiased std, a group with fewer than two steps in all gets
-  mean 0 and std 1 (verl's singleton rule), no std division when ``norm_adv_by_std_in_grpo`` is off.
+Conventions:
+
+* ``hint_start`` is the response index of the first hint token, read on hinted rows only (``-1`` elsewhere) and
+  clipped to ``[0, T]``.
+* Only the *outcome* part is scaled before the hint; the process part there is what the model's own steps earned.
 * A step whose end token is masked (a hint or padding token) is dropped: a reward placed on a masked position
-  would leak into the group's statistics (verl PR 6310) while no token of the sample could earn it.
+  would leak into the group while no token of the sample could earn it (verl PR 6310).
+* ``valid`` (``[B]`` bool) drops rows from the loss: they leave the group statistics and get advantage 0 (the
+  trainer's ``pdai.drop_unscored`` for responses the reward could not score).
 * ``returns`` is the same tensor as ``advantages`` (outcome supervision, no critic), as in verl's ``grpo``.
-
-Cost: the outcome-only path is one ``B x T`` pass, like verl's (a select for bool/int masks, which on CPU is
-faster than verl's cast-and-multiply and gives the same values for a 0/1 mask; verl's very product for float
-masks). With step rewards, the steps are found once (a flat ``nonzero`` of the step mask) and handled as a short
-list; the token advantages are built as a difference array (the row's value at t = 0, ``-z_s`` at ``e_s + 1``,
-the pre-hint switch at ``hint_start``) whose in-place cumulative sum along T is the answer: one zero-filled
-allocation, one ``cumsum_``, one in-place mask; no flips, no per-sample Python loop.
 """
 
 from __future__ import annotations
@@ -42,14 +41,26 @@ from __future__ import annotations
 import math
 import numbers
 from collections.abc import Hashable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-__all__ = ["compute_epgrpo_advantage", "dense_step_rewards", "group_ids"]
+__all__ = [
+    "BASELINES",
+    "EpgrpoParts",
+    "compute_epgrpo_advantage",
+    "check_epgrpo_settings",
+    "compute_epgrpo_parts",
+    "dense_step_rewards",
+    "group_ids",
+]
+
+BASELINES = ("group", "level")
 
 GroupIndex = torch.Tensor | np.ndarray | Sequence[Hashable]
 IntLike = torch.Tensor | np.ndarray | Sequence[int]
+FloatLike = torch.Tensor | np.ndarray | Sequence[float]
 
 
 def group_ids(group_index: GroupIndex, device: torch.device | str | None = None) -> tuple[torch.Tensor, int]:
@@ -122,24 +133,45 @@ def _keep(response_mask: torch.Tensor) -> torch.Tensor:
     return response_mask if response_mask.dtype == torch.bool else response_mask != 0
 
 
-def _apply_mask_(values: torch.Tensor, response_mask: torch.Tensor) -> torch.Tensor:
-    """``values *= response_mask`` in place."""
+def _masked(values: torch.Tensor, response_mask: torch.Tensor) -> torch.Tensor:
+    """``values * response_mask`` (verl's own product for float masks, a select for bool/int ones)."""
     if response_mask.is_floating_point():
-        return values.mul_(response_mask)
-    zero = torch.zeros((), dtype=values.dtype, device=values.device)
-    return torch.where(_keep(response_mask), values, zero, out=values)
+        return (values * response_mask).to(values.dtype)
+    return torch.where(_keep(response_mask), values, torch.zeros((), dtype=values.dtype, device=values.device))
 
 
-def _flat_nonzero(mask: torch.Tensor) -> torch.Tensor:
-    """Flat indices of the true entries of a bool tensor, ascending."""
-    flat = mask.reshape(-1)
-    if flat.device.type == "cpu":
-        # numpy's flatnonzero is ~5x faster than torch.nonzero on CPU (one pass, no per-dim index tensors)
-        return torch.from_numpy(np.flatnonzero(flat.numpy()))
-    return torch.nonzero(flat).squeeze(-1)
+def _as_float_vector(name: str, value: FloatLike, size: int, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    tensor = torch.as_tensor(value, device=device).to(dtype)
+    if tensor.dim() != 1 or tensor.numel() != size:
+        raise ValueError(f"{name} must have shape ({size},), got {tuple(tensor.shape)}")
+    if not bool(torch.isfinite(tensor).all()):
+        raise ValueError(f"{name} must be finite")
+    return tensor
 
 
-def compute_epgrpo_advantage(
+def _group_extremes(values: torch.Tensor, ids: torch.Tensor, n_groups: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-group (min, max); empty groups get (+inf, -inf)."""
+    lo = torch.full((n_groups,), math.inf, dtype=values.dtype, device=values.device)
+    hi = torch.full((n_groups,), -math.inf, dtype=values.dtype, device=values.device)
+    return lo.scatter_reduce(0, ids, values, "amin"), hi.scatter_reduce(0, ids, values, "amax")
+
+
+@dataclass(frozen=True)
+class EpgrpoParts:
+    """The two parts of ``epgrpo``'s token advantages, masked; ``advantages = outcome + process``."""
+
+    outcome: torch.Tensor  # [B, T] w_{i,t} * O_i
+    process: torch.Tensor  # [B, T] P_{i,t}; all zeros without step rewards
+    outcome_per_row: torch.Tensor  # [B] O_i (full weight)
+    contrast: torch.Tensor  # [B] bool: the row's group has outcome contrast (its outcomes are not all equal)
+    valid: torch.Tensor  # [B] bool: the row took part (``valid`` argument)
+
+    @property
+    def advantages(self) -> torch.Tensor:
+        return self.outcome + self.process
+
+
+def compute_epgrpo_parts(
     outcome_scores: torch.Tensor,
     response_mask: torch.Tensor,
     group_index: GroupIndex,
@@ -148,33 +180,35 @@ def compute_epgrpo_advantage(
     step_rewards: torch.Tensor | None = None,
     step_mask: torch.Tensor | None = None,
     *,
+    hint_fraction: FloatLike | None = None,
+    valid: torch.Tensor | np.ndarray | Sequence[bool] | None = None,
     epsilon: float = 1e-6,
     norm_adv_by_std_in_grpo: bool = True,
     process_weight: float = 1.0,
+    process_cap: float = 0.2,
+    process_clip_ratio: float = 0.5,
     pre_hint_weight: float = 0.0,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Token advantages of ``epgrpo`` (see the module docstring for the equations) and the returns (same tensor).
+    discount: float = 0.0,
+    baseline: str = "group",
+) -> EpgrpoParts:
+    """The outcome and process parts of ``epgrpo`` (equations in the module docstring).
 
     Args:
-        outcome_scores: ``[B]`` outcome score of each response (verl's ``grpo`` uses
-            ``token_level_rewards.sum(-1)``).
-        response_mask: ``[B, T]``; 0 on hint and padding tokens, which get advantage 0. Float masks multiply
-            (as verl); bool/int masks select (nonzero = 1).
-        group_index: ``[B]`` group labels: an int tensor, a numpy array or any sequence of hashables (verl's
-            ``uid`` strings).
+        outcome_scores: ``[B]`` verified outcome of each response (the reward's explicit outcome part, never a
+            total minus step scores).
+        response_mask: ``[B, T]``; 0 on hint and padding tokens, which get advantage 0.
+        group_index: ``[B]`` group labels (verl's ``uid`` strings, ints, ...).
         hint_level: ``[B]`` ints >= 0 (0 = unhinted); None = nobody hinted.
-        hint_start: ``[B]`` response index of the first hint token; read on hinted rows only (use -1 elsewhere),
-            clipped to ``[0, T]``. Required when a row is hinted and ``pre_hint_weight != 1``.
-        step_rewards: ``[B, T]`` dense step rewards: a step's reward on the token where the step ends.
-        step_mask: ``[B, T]`` bool, which positions hold a step reward; required with ``step_rewards`` (a step
-            whose reward is 0 still counts in the group's statistics, so "nonzero" cannot stand in for it).
-        epsilon: added to every std before dividing (verl's default 1e-6); must be > 0 when normalizing.
-        norm_adv_by_std_in_grpo: divide by the group's std (GRPO) or not (Dr. GRPO), both parts.
-        process_weight: beta_proc >= 0, weight of the process part.
-        pre_hint_weight: in ``[0, 1]``, scale of the outcome part on a hinted sample's tokens before its hint.
-
-    Returns:
-        ``(advantages, returns)``, both ``[B, T]`` and the same tensor, dtype ``float32`` or wider.
+        hint_start: ``[B]`` response index of the first hint token; needed on hinted rows when
+            ``pre_hint_weight != 1``.
+        step_rewards / step_mask: ``[B, T]`` a step's reward on the token where it ends, and where steps end.
+        hint_fraction: ``[B]`` in [0, 1], the share of the reference revealed (f_i); needed when ``discount > 0``.
+        valid: ``[B]`` bool, rows that take part (default all); the others get 0 and leave the statistics.
+        process_cap: the reward's bound on a response's process score (``reward.reward_kwargs.process_cap``).
+        process_clip_ratio: rho in (0, 1): the process part stays below rho times the group's smallest non-zero
+            outcome magnitude.
+        discount: lambda in [0, 1], the discount of a helped success.
+        baseline: ``group`` (whole group, default) or ``level`` (per (group, hint level) cell, an ablation).
     """
     if not isinstance(outcome_scores, torch.Tensor) or not isinstance(response_mask, torch.Tensor):
         raise TypeError("outcome_scores and response_mask must be torch tensors")
@@ -183,12 +217,16 @@ def compute_epgrpo_advantage(
     bsz, seq_len = response_mask.shape
     if outcome_scores.shape != (bsz,):
         raise ValueError(f"outcome_scores must have shape ({bsz},), got {tuple(outcome_scores.shape)}")
-    if not math.isfinite(epsilon) or epsilon < 0 or (norm_adv_by_std_in_grpo and epsilon == 0):
-        raise ValueError(f"epsilon must be finite and > 0 (>= 0 without std normalization), got {epsilon}")
-    if not math.isfinite(process_weight) or process_weight < 0:
-        raise ValueError(f"process_weight (beta_proc) must be finite and >= 0, got {process_weight}")
-    if not 0.0 <= pre_hint_weight <= 1.0:
-        raise ValueError(f"pre_hint_weight must be in [0, 1], got {pre_hint_weight}")
+    check_epgrpo_settings(
+        epsilon=epsilon,
+        norm_adv_by_std_in_grpo=norm_adv_by_std_in_grpo,
+        process_weight=process_weight,
+        process_cap=process_cap,
+        process_clip_ratio=process_clip_ratio,
+        pre_hint_weight=pre_hint_weight,
+        discount=discount,
+        baseline=baseline,
+    )
     if (step_rewards is None) != (step_mask is None):
         raise ValueError("step_rewards and step_mask go together (a 0-reward step still counts as a step)")
     if step_rewards is not None and (step_rewards.shape != (bsz, seq_len) or step_mask.shape != (bsz, seq_len)):
@@ -207,155 +245,187 @@ def compute_epgrpo_advantage(
     gid, n_groups = group_ids(group_index, device)
     if gid.numel() != bsz:
         raise ValueError(f"group_index must have {bsz} labels, got {gid.numel()}")
+    keep_row = torch.ones(bsz, dtype=torch.bool, device=device)
+    if valid is not None:
+        keep_row = torch.as_tensor(valid, device=device).to(torch.bool).reshape(-1)
+        if keep_row.numel() != bsz:
+            raise ValueError(f"valid must have shape ({bsz},), got {tuple(keep_row.shape)}")
+    # dropped rows form one extra group of their own, zeroed at the end: the real groups never see them
+    gid = torch.where(keep_row, gid, torch.full_like(gid, n_groups))
+    n_groups += 1
+
+    level = torch.zeros(bsz, dtype=torch.long, device=device)
+    if hint_level is not None:
+        level = _as_int_vector("hint_level", hint_level, bsz, device)
+        if bool((level < 0).any()):
+            raise ValueError("hint_level must be >= 0")
+    hinted = level > 0
 
     with torch.no_grad():
-        # ---- outcome part: per-(group, level) baseline, whole-group std ----
-        _, g_mean, g_std = _group_stats(scores, gid, n_groups)
-        baseline = g_mean[gid]
-        pre_len = None  # [B] number of pre-hint tokens, only when some row has them and they are scaled
-        if hint_level is not None:
-            level = _as_int_vector("hint_level", hint_level, bsz, device)
-            if bool((level < 0).any()):
-                raise ValueError("hint_level must be >= 0")
-            hinted = level > 0
-            if bool(hinted.any()):
-                cell_key = gid * (int(level.max()) + 1) + level
-                _, cell = torch.unique(cell_key, return_inverse=True)
-                n_cells = int(cell.max()) + 1
-                c_count, c_mean, _ = _group_stats(scores, cell, n_cells)
-                # a level with one sample in its group has no peer to compare with: whole-group baseline
-                baseline = torch.where(c_count[cell] >= 2, c_mean[cell], baseline)
-                if pre_hint_weight != 1.0:
-                    if hint_start is None:
-                        raise ValueError("hint_start is required when a row is hinted and pre_hint_weight != 1")
-                    start = _as_int_vector("hint_start", hint_start, bsz, device).clamp(0, seq_len)
-                    pre_len = torch.where(hinted, start, torch.zeros_like(start))
-                    if not bool((pre_len > 0).any()):
-                        pre_len = None
-        centred = scores - baseline
-        outcome = centred / (g_std[gid] + epsilon) if norm_adv_by_std_in_grpo else centred
-
-        if step_rewards is None or process_weight == 0.0 or seq_len == 0:
-            return _outcome_only(outcome, response_mask, pre_len, pre_hint_weight)
-        return _with_process(
-            outcome,
-            response_mask,
-            gid,
-            n_groups,
-            pre_len,
-            step_rewards,
-            step_mask,
-            epsilon=epsilon,
-            norm=norm_adv_by_std_in_grpo,
-            beta=process_weight,
-            pre_hint_weight=pre_hint_weight,
+        outcome_row, contrast = _outcome_per_row(
+            scores, gid, n_groups, level, hinted, hint_fraction, epsilon, norm_adv_by_std_in_grpo, discount, baseline
         )
+        outcome_row = torch.where(keep_row, outcome_row, torch.zeros_like(outcome_row))
+        weight = _token_weights(hinted, hint_start, pre_hint_weight, bsz, seq_len, device, dtype)
+        per_token = outcome_row.unsqueeze(-1).expand(bsz, seq_len)
+        outcome = _masked(per_token if weight is None else per_token * weight, response_mask)
+        process = torch.zeros((bsz, seq_len), dtype=dtype, device=device)
+        if step_rewards is not None and process_weight > 0.0 and seq_len > 0:
+            smallest = outcome_row.abs()
+            if weight is not None and 0.0 < pre_hint_weight < 1.0:  # pre-hint tokens carry w * |O_i|
+                smallest = torch.where(hinted & (weight[:, 0] < 1.0), smallest * pre_hint_weight, smallest)
+            process = _process_part(
+                step_rewards.detach().to(device=device, dtype=dtype),
+                step_mask.to(device),
+                response_mask,
+                gid,
+                n_groups,
+                smallest,
+                beta=process_weight,
+                bound=process_weight * process_cap,
+                ratio=process_clip_ratio,
+            )
+            process = torch.where(keep_row.unsqueeze(-1), process, torch.zeros_like(process))
+    return EpgrpoParts(outcome, process, outcome_row, contrast & keep_row, keep_row)
 
 
-def _outcome_only(
-    outcome: torch.Tensor, response_mask: torch.Tensor, pre_len: torch.Tensor | None, pre_hint_weight: float
+def compute_epgrpo_advantage(
+    outcome_scores: torch.Tensor,
+    response_mask: torch.Tensor,
+    group_index: GroupIndex,
+    hint_level: IntLike | None = None,
+    hint_start: IntLike | None = None,
+    step_rewards: torch.Tensor | None = None,
+    step_mask: torch.Tensor | None = None,
+    **settings: object,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    if response_mask.is_floating_point():
-        adv = (outcome.unsqueeze(-1) * response_mask).to(outcome.dtype)  # verl's own product
-    else:
-        # same values as verl's ``scores * response_mask`` for a 0/1 mask, in one pass instead of cast + multiply
-        zero = torch.zeros((), dtype=outcome.dtype, device=outcome.device)
-        adv = torch.where(_keep(response_mask), outcome.unsqueeze(-1), zero)
-    if pre_len is not None:
-        # only hinted rows, only up to the latest hint start: a small slice, not another B x T pass
-        rows = torch.nonzero(pre_len > 0).squeeze(-1)
-        lens = pre_len[rows]
-        width = int(lens.max())
-        before = torch.arange(width, device=adv.device).unsqueeze(0) < lens.unsqueeze(-1)
-        head = adv[:, :width].index_select(0, rows)
-        if pre_hint_weight == 0.0:
-            head.masked_fill_(before, 0.0)
-        else:
-            head.mul_(torch.where(before, pre_hint_weight, 1.0).to(adv.dtype))
-        adv[:, :width].index_copy_(0, rows, head)
-    return adv, adv
+    """Token advantages of ``epgrpo`` and the returns (the same tensor); arguments as ``compute_epgrpo_parts``."""
+    parts = compute_epgrpo_parts(
+        outcome_scores, response_mask, group_index, hint_level, hint_start, step_rewards, step_mask, **settings
+    )
+    advantages = parts.advantages
+    return advantages, advantages
 
 
-def _take(tensor: torch.Tensor, flat: np.ndarray) -> np.ndarray:
-    """``tensor.reshape(-1)[flat]`` as a numpy array."""
-    if tensor.device.type == "cpu" and tensor.dtype not in (torch.bfloat16, torch.complex32):
-        return tensor.detach().reshape(-1).numpy()[flat]
-    picked = tensor.detach().reshape(-1).index_select(0, torch.from_numpy(flat).to(tensor.device))
-    return (picked.float() if picked.dtype == torch.bfloat16 else picked).cpu().numpy()
+def check_epgrpo_settings(
+    *,
+    epsilon: float,
+    norm_adv_by_std_in_grpo: bool,
+    process_weight: float,
+    process_cap: float,
+    process_clip_ratio: float,
+    pre_hint_weight: float,
+    discount: float,
+    baseline: str,
+) -> None:
+    """Raise ValueError naming the first setting of ``epgrpo`` out of its range."""
+    if not math.isfinite(epsilon) or epsilon < 0 or (norm_adv_by_std_in_grpo and epsilon == 0):
+        raise ValueError(f"epsilon must be finite and > 0 (>= 0 without std normalization), got {epsilon}")
+    if not math.isfinite(process_weight) or process_weight < 0:
+        raise ValueError(f"process_weight (beta_proc) must be finite and >= 0, got {process_weight}")
+    if not math.isfinite(process_cap) or process_cap < 0:
+        raise ValueError(f"process_cap must be finite and >= 0, got {process_cap}")
+    if not 0.0 < process_clip_ratio < 1.0:
+        raise ValueError(f"process_clip_ratio must be in (0, 1), got {process_clip_ratio}")
+    if not 0.0 <= pre_hint_weight <= 1.0:
+        raise ValueError(f"pre_hint_weight must be in [0, 1], got {pre_hint_weight}")
+    if not 0.0 <= discount <= 1.0:
+        raise ValueError(f"discount (lambda) must be in [0, 1], got {discount}")
+    if baseline not in BASELINES:
+        raise ValueError(f"baseline must be one of {', '.join(BASELINES)}, got {baseline!r}")
 
 
-def _add_at_(tensor: torch.Tensor, at: np.ndarray, values: np.ndarray, in_numpy: bool | None = None) -> None:
-    """``tensor.view(-1)[at] += values`` for unique flat indices ``at`` (numpy on CPU, see ``_with_process``)."""
-    if in_numpy if in_numpy is not None else tensor.device.type == "cpu":
-        tensor.view(-1).numpy()[at] += values
-    else:
-        device = tensor.device
-        tensor.view(-1).index_add_(
-            0, torch.from_numpy(at).to(device), torch.from_numpy(values).to(device, tensor.dtype)
-        )
+def _outcome_per_row(
+    scores: torch.Tensor,
+    gid: torch.Tensor,
+    n_groups: int,
+    level: torch.Tensor,
+    hinted: torch.Tensor,
+    hint_fraction: FloatLike | None,
+    epsilon: float,
+    norm: bool,
+    discount: float,
+    baseline: str,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(O_i, group has outcome contrast) per row."""
+    bsz = scores.numel()
+    count, _, std = _group_stats(scores, gid, n_groups)
+    lo, hi = _group_extremes(scores, gid, n_groups)
+    contrast = (hi > lo)[gid]
+    single = (count <= 1.0)[gid]
+    discounted = scores
+    if discount > 0.0 and bool(hinted.any()):
+        if hint_fraction is None:
+            raise ValueError("hint_fraction is required when discount > 0 and a row is hinted")
+        fraction = _as_float_vector("hint_fraction", hint_fraction, bsz, scores.device, scores.dtype)
+        if bool(((fraction < 0) | (fraction > 1)).any()):
+            raise ValueError("hint_fraction must be in [0, 1]")
+        discounted = scores * (1.0 - discount * torch.where(hinted, fraction, torch.zeros_like(fraction)))
+    _, mean, _ = _group_stats(discounted, gid, n_groups)
+    base = mean[gid]
+    if baseline == "level" and bool(hinted.any()):
+        cell_key = gid * (int(level.max()) + 1) + level
+        _, cell = torch.unique(cell_key, return_inverse=True)
+        c_count, c_mean, _ = _group_stats(discounted, cell, int(cell.max()) + 1)
+        # a level alone in its group has no peer to compare with: the whole-group baseline
+        base = torch.where(c_count[cell] >= 2, c_mean[cell], base)
+    centred = discounted - base
+    outcome = centred / (std[gid] + epsilon) if norm else centred
+    # verl's singleton rule (mean 0, std 1) keeps ``epgrpo == grpo``; any larger group without contrast gets 0
+    outcome = torch.where(contrast | single, outcome, torch.zeros_like(outcome))
+    return outcome, contrast & ~single
 
 
-def _with_process(
-    outcome: torch.Tensor,
+def _token_weights(
+    hinted: torch.Tensor,
+    hint_start: IntLike | None,
+    pre_hint_weight: float,
+    bsz: int,
+    seq_len: int,
+    device: torch.device,
+    dtype: torch.dtype,
+) -> torch.Tensor | None:
+    """``[B, T]`` w_{i,t}, or None when every weight is 1."""
+    if pre_hint_weight == 1.0 or not bool(hinted.any()):
+        return None
+    if hint_start is None:
+        raise ValueError("hint_start is required when a row is hinted and pre_hint_weight != 1")
+    start = _as_int_vector("hint_start", hint_start, bsz, device).clamp(0, seq_len)
+    pre_len = torch.where(hinted, start, torch.zeros_like(start))
+    if not bool((pre_len > 0).any()):
+        return None
+    before = torch.arange(seq_len, device=device).unsqueeze(0) < pre_len.unsqueeze(-1)
+    return torch.where(before, pre_hint_weight, 1.0).to(dtype)
+
+
+def _process_part(
+    step_rewards: torch.Tensor,
+    step_mask: torch.Tensor,
     response_mask: torch.Tensor,
     gid: torch.Tensor,
     n_groups: int,
-    pre_len: torch.Tensor | None,
-    step_rewards: torch.Tensor,
-    step_mask: torch.Tensor,
+    smallest_outcome: torch.Tensor,
     *,
-    epsilon: float,
-    norm: bool,
     beta: float,
-    pre_hint_weight: float,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    bsz, seq_len = response_mask.shape
-    dtype = outcome.dtype
-    device = response_mask.device
-
-    # ---- the step list: found once, then handled as a short list (tens of steps per response) ----
-    # Its math runs in numpy, single-threaded: a few hundred thousand steps are enough for torch's CPU thread
-    # pool, whose barriers stall when the CPU is oversubscribed (measured 7x slower on a loaded 2-core box).
-    is_step = step_mask.to(device)
-    flat = _flat_nonzero(is_step if is_step.dtype == torch.bool else is_step != 0).cpu().numpy()
-    flat = flat[_take(response_mask, flat) != 0]
-    values = _take(step_rewards, flat).astype(np.float64)
-    if not np.isfinite(values).all():
+    bound: float,
+    ratio: float,
+) -> torch.Tensor:
+    """``[B, T]`` P_{i,t}: suffix sums of the row's step rewards less the group's mean process score, clipped."""
+    is_step = step_mask if step_mask.dtype == torch.bool else step_mask != 0
+    rewards = torch.where(is_step & _keep(response_mask), step_rewards, torch.zeros_like(step_rewards))
+    if not bool(torch.isfinite(rewards).all()):
         raise ValueError("step_rewards must be finite where step_mask is set")
-    rows = flat // seq_len
-    step_gid = gid.cpu().numpy()[rows]
-
-    # ---- process part: steps normalized over the whole group (all steps of all its samples) ----
-    # same rules as _group_stats: two-pass unbiased std; fewer than two steps in a group: mean 0, std 1
-    count = np.bincount(step_gid, minlength=n_groups).astype(np.float64)
-    mean = np.bincount(step_gid, weights=values, minlength=n_groups) / np.maximum(count, 1.0)
-    centred = values - mean[step_gid]
-    std = np.sqrt(np.bincount(step_gid, weights=centred * centred, minlength=n_groups) / np.maximum(count - 1.0, 1.0))
-    single = count <= 1.0
-    mean[single], std[single] = 0.0, 1.0
-    scale = beta / (std + epsilon) if norm else np.full(n_groups, beta)
-    z = (values - mean[step_gid]) * scale[step_gid]
-
-    # ---- difference array along T; its cumulative sum is the advantage before masking ----
-    # row start: outcome (pre-hint scaled) + every step's z (P at t = 0 sums all steps of the row)
-    row_z = torch.from_numpy(np.bincount(rows, weights=z, minlength=bsz)).to(device=device, dtype=dtype)
-    start = outcome if pre_len is None else torch.where(pre_len > 0, outcome * pre_hint_weight, outcome)
-    diff = torch.zeros((bsz, seq_len), dtype=dtype, device=device)
-    diff[:, 0] = start + row_z
-    # a step stops counting after its end token; flat indices are unique, so plain fancy-index updates suffice
-    after = (flat + 1) % seq_len != 0
-    stop_at, stop_z = flat[after] + 1, -z[after]
-    switch_at = switch_val = None
-    if pre_len is not None:  # the outcome part switches to full weight at the first hint token
-        sw_rows = torch.nonzero((pre_len > 0) & (pre_len < seq_len)).squeeze(-1)
-        switch_at = (sw_rows * seq_len + pre_len[sw_rows]).cpu().numpy()
-        switch_val = (outcome[sw_rows] * (1.0 - pre_hint_weight)).cpu().numpy()
-    _add_at_(diff, stop_at, stop_z)
-    if switch_at is not None:
-        _add_at_(diff, switch_at, switch_val)
-    adv = diff.cumsum_(-1)
-    _apply_mask_(adv, response_mask)
-    return adv, adv
+    total = rewards.sum(dim=-1)
+    # suffix sums S_{i,t}: a step counts on every token up to and including its end
+    suffix = total.unsqueeze(-1) - rewards.cumsum(dim=-1) + rewards
+    _, mean_total, _ = _group_stats(total, gid, n_groups)
+    # the bound c_g: beta * cap, and below rho times the smallest non-zero outcome magnitude of the group
+    magnitude = torch.where(smallest_outcome > 0, smallest_outcome, torch.full_like(smallest_outcome, math.inf))
+    group_min = torch.full((n_groups,), math.inf, dtype=magnitude.dtype, device=magnitude.device)
+    group_min = group_min.scatter_reduce(0, gid, magnitude, "amin")
+    limit = torch.clamp(group_min * ratio, max=bound)[gid].unsqueeze(-1)
+    process = torch.clamp(beta * (suffix - mean_total[gid].unsqueeze(-1)), -limit, limit)
+    return _masked(process, response_mask)
 
 
 def _is_list(value: object) -> bool:

@@ -9,14 +9,20 @@ import threading
 from collections.abc import Sequence
 
 from verl_pdai.core.answers import ground_truth_candidates
-from verl_pdai.core.scoring import ScoreResult, StepwiseConfig
+from verl_pdai.core.scoring import ScoreResult, StepwiseConfig, merge_phases
 from verl_pdai.core.worker_pool import PoolResult, WorkerPool
 
 SCORE_HANDLER = "verl_pdai.core.scoring:score_request"
 
 
 class BoundedScorer:
-    """Scores responses in killable worker processes; never raises, never exceeds ``config.timeout_s`` by much."""
+    """Scores responses in killable worker processes; never raises.
+
+    Two calls per response, each bounded by ``config.timeout_s``: the outcome first, then the step checks. A step
+    check that overruns gives the process floor (the outcome stands); an outcome that cannot be decided gives the
+    floor score, flagged ``unscored`` (see ``verl_pdai.core.scoring``). A time-out never scores above the same
+    response scored in time.
+    """
 
     def __init__(self, config: StepwiseConfig | None = None, handler: str = SCORE_HANDLER) -> None:
         self.config = config or StepwiseConfig()
@@ -27,13 +33,19 @@ class BoundedScorer:
         )
 
     def _payload(
-        self, pieces: Sequence[str], ground_truth: object, reference_solution: str | None, outcome_only: bool = False
+        self,
+        phase: str,
+        pieces: Sequence[str],
+        ground_truth: object,
+        reference_solution: str | None,
+        given_texts: Sequence[str] = (),
     ) -> dict:
         return {
-            "outcome_only": outcome_only,
+            "phase": phase,
             "pieces": [str(p) for p in pieces],
             "ground_truths": ground_truth_candidates(ground_truth),
             "reference_solution": str(reference_solution or ""),
+            "given_texts": [str(t) for t in given_texts],
             "config": self.config.to_dict(),
         }
 
@@ -48,10 +60,30 @@ class BoundedScorer:
         except TypeError as exc:
             return ScoreResult.failed(error=f"malformed scoring result: {exc}")
 
-    def score(self, pieces: Sequence[str], ground_truth: object, reference_solution: str | None = None) -> ScoreResult:
-        """Blocking: score the model-written ``pieces`` of one response."""
-        payload = self._payload(pieces, ground_truth, reference_solution)
-        return self._result(self.pool.call(payload, timeout_s=self.config.timeout_s))
+    def _combine(self, outcome: ScoreResult, process: ScoreResult | None, text_chars: int) -> ScoreResult:
+        if outcome.timed_out or outcome.error:
+            return ScoreResult.floor(self.config, text_chars, timed_out=outcome.timed_out, error=outcome.error)
+        assert process is not None
+        if process.timed_out or process.error:
+            process.set_process_floor(self.config, text_chars)
+        return merge_phases(outcome, process)
+
+    def score(
+        self,
+        pieces: Sequence[str],
+        ground_truth: object,
+        reference_solution: str | None = None,
+        *,
+        given_texts: Sequence[str] = (),
+    ) -> ScoreResult:
+        """Blocking: score the model-written ``pieces`` of one response (both phases)."""
+        bound = self.config.timeout_s
+        outcome = self._result(self.pool.call(self._payload("outcome", pieces, ground_truth, None), bound))
+        process = None
+        if not (outcome.timed_out or outcome.error):
+            payload = self._payload("process", pieces, ground_truth, reference_solution, given_texts)
+            process = self._result(self.pool.call(payload, bound))
+        return self._combine(outcome, process, _chars(pieces))
 
     async def ascore(
         self,
@@ -60,16 +92,29 @@ class BoundedScorer:
         reference_solution: str | None = None,
         *,
         outcome_only: bool = False,
+        given_texts: Sequence[str] = (),
     ) -> ScoreResult:
         """Async variant for reward-loop actors and agent loops: the event loop is never blocked.
 
-        ``outcome_only`` skips the step checks (a preview only needs its final answer verified).
+        ``outcome_only`` runs the outcome phase alone (a preview or an evaluation only needs its final answer
+        verified); a failure there comes back as ``ScoreResult.failed`` (no outcome, flagged), not as the floor.
         """
-        payload = self._payload(pieces, ground_truth, reference_solution, outcome_only)
-        return self._result(await self.pool.acall(payload, timeout_s=self.config.timeout_s))
+        bound = self.config.timeout_s
+        outcome = self._result(await self.pool.acall(self._payload("outcome", pieces, ground_truth, None), bound))
+        if outcome_only:
+            return outcome
+        process = None
+        if not (outcome.timed_out or outcome.error):
+            payload = self._payload("process", pieces, ground_truth, reference_solution, given_texts)
+            process = self._result(await self.pool.acall(payload, bound))
+        return self._combine(outcome, process, _chars(pieces))
 
     def close(self) -> None:
         self.pool.close()
+
+
+def _chars(pieces: Sequence[str]) -> int:
+    return sum(len(str(p)) for p in pieces)
 
 
 _shared: dict[tuple, BoundedScorer] = {}

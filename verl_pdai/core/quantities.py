@@ -9,12 +9,14 @@ looked at per call are capped. Nothing raises on any string. :mod:`verl_pdai.cor
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from fractions import Fraction
 
 from verl_pdai.core.arithmetic import MAX_LITERAL_CHARS, Value, _analyse, _div, _literal, _Parsed
-from verl_pdai.core.claims import _RELATION, _RUN, _links, _parsed_span, _prev_non_space, _right_side
+from verl_pdai.core.claims import _RELATION, _RUN, ArithmeticClaim, _links, _parsed_span, _prev_non_space, _right_side
 
 __all__ = [
+    "derived_quantities",
     "key_quantities",
     "quantities_in",
 ]
@@ -96,6 +98,30 @@ def quantities_in(text: str) -> set[str]:
             key = None if parsed is None else _canonical(parsed.value)
             if key is not None:
                 found.add(key)
+    return found
+
+
+_LITERAL = re.compile(r"[0-9]+(?:\.[0-9]+)?")
+
+
+def derived_quantities(claims: Sequence[ArithmeticClaim]) -> set[str]:
+    """Canonical values that correct claims *derive*: the claimed (right) side of a claim that holds, unless
+    the value is already written as a literal on the computed side (``12 + 0 = 12``, ``12 = 3 \\cdot 4``).
+
+    This is what earns key credit in the stepwise reward: a bare number, a list of numbers, the left side of a
+    false claim or ``x = x`` derive nothing.
+    """
+    found: set[str] = set()
+    for claim in claims:
+        if claim.holds is not True:
+            continue
+        parsed = _analyse(claim.claimed)
+        key = None if parsed is None else _canonical(parsed.value)
+        if key is None:
+            continue
+        written = {_canonical(_literal(m.group())) for m in _LITERAL.finditer(claim.expression)}
+        if key.lstrip("-") not in written:
+            found.add(key)
     return found
 
 

@@ -1,16 +1,24 @@
 """Stepwise scoring of one response: outcome + a capped process part (pure, imports no verl).
 
-    score = outcome + process
+    score   = outcome + process
     outcome = outcome_weight * [final answer equivalent to the ground truth]
     process = clip(process_weight * sum_i r_i, -process_cap, +process_cap)
-    r_i = key_weight * |new key quantities reached in step i| / |K|
-          - false_claim_weight * [step i makes a false arithmetic claim] / n
-          - repetition_weight * [step i repeats an earlier step] / n
+    r_i     = key_weight * |K_i| / |K|  -  false_claim_weight * (false claims in step i)
+                                        -  repetition_weight * [step i repeats an earlier step]
 
-K are the key intermediate quantities of the reference solution (the ground-truth value excluded, so the
-process part never pays twice for the answer) and n the number of model-written steps. ``process_cap`` is
-below ``outcome_weight / 2``, so a right answer with poor steps always beats a wrong one with good steps.
-The per-step scores returned sum to ``process`` so a trainer can place them on the tokens where steps end.
+K are the key intermediate quantities of the reference solution, less the values the model was given (the
+ground truth, so the answer never pays twice, and the numbers of the problem statement); K_i are those that a
+*correct claim of the model's own* in step i derives for the first time (``derived_quantities``: the claimed side
+of a claim that holds, not written on its computed side), never one shown in an injected hint. A bare number, a
+list of numbers, the left side of a false claim, ``x = x`` or a copy of the hint earn nothing, and a false claim
+or a repeated step costs the same whatever surrounds it (no division by the number of steps), so padding,
+repetition and copying never raise the reward. ``process_cap`` is below ``outcome_weight / 2``: a right answer
+with poor steps always beats a wrong one with good steps. The per-step scores sum to ``process``.
+
+Scoring runs in two phases (``score_phase``): the outcome first (cheap, bounded), then the step checks. A caller
+that bounds each phase in time (``verl_pdai.core.bounded``) gives a step check that overruns the process floor
+``-process_cap``, and a response whose outcome could not be decided the floor score (outcome 0, process
+``-process_cap``, flagged ``unscored``): a time-out never pays.
 
 The text scored is the model-written text only: the caller passes it as ``pieces`` (the spans between
 injected hints), and every piece boundary is a step boundary.
@@ -24,6 +32,7 @@ from dataclasses import asdict, dataclass, field
 
 from verl_pdai.core.answers import answers_equivalent, extract_final_answer, split_thinking
 from verl_pdai.core.config_values import ConfigError, dataclass_from_mapping
+from verl_pdai.core.quantities import derived_quantities
 from verl_pdai.core.step_checks import find_arithmetic_claims, key_quantities, quantities_in, repeated_steps
 from verl_pdai.core.steps import Step, segment_steps
 
@@ -37,9 +46,9 @@ class StepwiseConfig:
     outcome_weight: float = 1.0
     process_weight: float = 0.2
     process_cap: float = 0.2
-    key_weight: float = 1.0
-    false_claim_weight: float = 1.0
-    repetition_weight: float = 1.0
+    key_weight: float = 1.0  # shared by all key quantities of the reference
+    false_claim_weight: float = 0.25  # per false claim, before process_weight: four saturate the floor
+    repetition_weight: float = 0.25  # per repeated step
     # auto: grade after "</think>" when present, no outcome when "<think>" opened but never closed;
     # required: no outcome without "</think>" (chat templates that open <think> in the prompt, e.g. R1-distill);
     # off: grade the whole text.
@@ -78,6 +87,11 @@ class StepwiseConfig:
         if problems:
             raise ConfigError("pdai_stepwise reward config: " + "; ".join(problems))
 
+    @property
+    def process_floor(self) -> float:
+        """The lowest process part a response can get: -process_cap (0 when the process part is off)."""
+        return -self.process_cap if self.process_weight > 0 else 0.0
+
     @classmethod
     def from_mapping(cls, values: Mapping[str, object] | None) -> StepwiseConfig:
         """Build from a plain mapping (e.g. ``reward.reward_kwargs``); unknown keys fail with the valid names."""
@@ -106,14 +120,31 @@ class ScoreResult:
     thinking_closed: bool = False
     truncated: bool = False
     timed_out: bool = False
+    unscored: bool = False  # the outcome could not be decided in time: scored at the floor
     error: str = ""
     step_scores: list[float] = field(default_factory=list)
     step_char_ends: list[int] = field(default_factory=list)
 
     @classmethod
     def failed(cls, *, timed_out: bool = False, error: str = "") -> ScoreResult:
-        """The defined score of a response that could not be scored: no reward at all, and a flag."""
+        """An outcome-only check that could not finish (previews, evaluation): no outcome, and a flag."""
         return cls(timed_out=timed_out, error=error[:500])
+
+    @classmethod
+    def floor(cls, config: StepwiseConfig, text_chars: int, *, timed_out: bool, error: str) -> ScoreResult:
+        """The score of a response whose outcome could not be decided: outcome 0 and the process floor, as one
+        step on the last character, flagged ``unscored`` (a trainer may drop it: ``pdai.drop_unscored``)."""
+        result = cls(timed_out=timed_out, unscored=True, error=error[:500])
+        result.set_process_floor(config, text_chars)
+        return result
+
+    def set_process_floor(self, config: StepwiseConfig, text_chars: int) -> None:
+        """The step checks could not finish: the process part is its floor on the last step."""
+        self.process_score = config.process_floor
+        self.num_steps = 1  # the floor is one step: lists and count stay consistent for every reader
+        self.step_scores = [config.process_floor]
+        self.step_char_ends = [max(0, text_chars)]
+        self.score = round(self.outcome + config.process_floor, 6)
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -164,13 +195,23 @@ def process_of(
     ground_truths: Sequence[str],
     config: StepwiseConfig,
     result: ScoreResult,
+    given_texts: Sequence[str] = (),
 ) -> None:
-    """Fill the process part of ``result`` from the model-written ``steps``."""
-    excluded = set().union(*(quantities_in(gt) for gt in ground_truths)) if ground_truths else set()
-    keys = [k for k in key_quantities(reference_solution) if k not in excluded] if reference_solution else []
-    key_set = set(keys)
+    """Fill the process part of ``result`` from the model-written ``steps``.
+
+    ``given_texts`` are texts the model was shown (the problem statement, the injected hints): key quantities
+    written there are either not counted (the problem's numbers) or never credited (a hint's values).
+    """
+    answer_values = set().union(*(quantities_in(gt) for gt in ground_truths)) if ground_truths else set()
+    problem_values = quantities_in(given_texts[0]) if given_texts else set()
+    shown_values = set().union(*(quantities_in(t) for t in given_texts[1:])) if len(given_texts) > 1 else set()
+    keys = (
+        [k for k in key_quantities(reference_solution) if k not in answer_values | problem_values]
+        if (reference_solution)
+        else []
+    )
+    creditable = set(keys) - shown_values
     repeated = repeated_steps([s.text for s in steps], min_chars=config.min_repeat_chars)
-    n = max(1, len(steps))
     reached: set[str] = set()
     raw_scores: list[float] = []
     for step, is_repeat in zip(steps, repeated, strict=True):
@@ -180,11 +221,11 @@ def process_of(
         result.num_false_claims += false_claims
         if false_claims and result.first_error_step < 0:
             result.first_error_step = step.index
-        new_keys = (quantities_in(step.text) & key_set) - reached if key_set else set()
+        new_keys = (derived_quantities(claims) & creditable) - reached if creditable and not is_repeat else set()
         reached |= new_keys
         raw = config.key_weight * len(new_keys) / len(keys) if keys else 0.0
-        raw -= config.false_claim_weight * (1.0 if false_claims else 0.0) / n
-        raw -= config.repetition_weight * (1.0 if is_repeat else 0.0) / n
+        raw -= config.false_claim_weight * false_claims
+        raw -= config.repetition_weight * (1.0 if is_repeat else 0.0)
         raw_scores.append(config.process_weight * raw)
     total = sum(raw_scores)
     capped = max(-config.process_cap, min(config.process_cap, total))
@@ -196,6 +237,9 @@ def process_of(
     result.num_repeated_steps = sum(repeated)
 
 
+PHASES = ("all", "outcome", "process")
+
+
 def score_response(
     pieces: Sequence[str],
     ground_truths: Sequence[str],
@@ -203,41 +247,77 @@ def score_response(
     config: StepwiseConfig | None = None,
     *,
     outcome_only: bool = False,
+    given_texts: Sequence[str] = (),
 ) -> ScoreResult:
-    """Score the model-written ``pieces`` of one response (in order; hints already removed).
+    """Score the model-written ``pieces`` of one response (in order; hints already removed), both phases.
 
     Pure and deterministic; its running time is bounded by ``config.max_chars``/``max_steps`` and by the
     timeouts of the answer check. The hard wall-clock bound is the caller's (see ``bounded_scorer``).
+    ``given_texts``: the problem statement first, then any injected hint texts (see ``process_of``).
     """
+    return score_phase(
+        "outcome" if outcome_only else "all", pieces, ground_truths, reference_solution, config, given_texts
+    )
+
+
+def score_phase(
+    phase: str,
+    pieces: Sequence[str],
+    ground_truths: Sequence[str],
+    reference_solution: str = "",
+    config: StepwiseConfig | None = None,
+    given_texts: Sequence[str] = (),
+) -> ScoreResult:
+    """One phase of the scoring: ``outcome`` (the final answer only), ``process`` (the step checks only) or
+    ``all``. The score of a phase covers what it computed; ``merge_phases`` joins an outcome and a process."""
+    if phase not in PHASES:
+        raise ValueError(f"phase must be one of {PHASES}, got {phase!r}")
     config = config or StepwiseConfig()
     pieces = [str(p) for p in pieces]
-    # the outcome reads the whole text (the final answer sits at the end; extraction scans only its tail),
-    # the step checks read the first max_chars characters
-    pred, correct, closed = outcome_of("".join(pieces), ground_truths, config)
-    pieces, truncated = _truncate(pieces, config.max_chars)
-    result = ScoreResult(truncated=truncated)
-    result.pred, result.thinking_closed = pred[:1000], closed
-    result.acc = 1.0 if correct else 0.0
-    result.outcome = config.outcome_weight * result.acc
-    if outcome_only:
+    result = ScoreResult()
+    if phase != "process":
+        # the outcome reads the whole text (the final answer sits at the end; extraction scans only its tail)
+        pred, correct, closed = outcome_of("".join(pieces), ground_truths, config)
+        result.pred, result.thinking_closed = pred[:1000], closed
+        result.acc = 1.0 if correct else 0.0
+        result.outcome = config.outcome_weight * result.acc
         result.score = result.outcome
-        return result
+        if phase == "outcome":
+            return result
+    # the step checks read the first max_chars characters
+    pieces, result.truncated = _truncate(pieces, config.max_chars)
     steps = _segment_pieces(pieces, config.max_steps)
     result.num_steps = len(steps)
     result.step_char_ends = [s.end for s in steps]
-    process_of(steps, reference_solution or "", ground_truths, config, result)
+    process_of(steps, reference_solution or "", ground_truths, config, result, given_texts)
     result.score = round(result.outcome + result.process_score, 6)
     return result
+
+
+_OUTCOME_KEYS = ("acc", "outcome", "pred", "thinking_closed")
+
+
+def merge_phases(outcome: ScoreResult, process: ScoreResult) -> ScoreResult:
+    """The whole result from the ``outcome`` phase's result and the ``process`` phase's result."""
+    merged = ScoreResult(**process.to_dict())
+    for key in _OUTCOME_KEYS:
+        setattr(merged, key, getattr(outcome, key))
+    merged.timed_out = outcome.timed_out or process.timed_out
+    merged.error = "; ".join(e for e in (outcome.error, process.error) if e)[:500]
+    merged.score = round(merged.outcome + merged.process_score, 6)
+    return merged
 
 
 def score_request(payload: dict) -> dict:
     """Worker-process entry point: a JSON request in, a ``ScoreResult`` dict out."""
     config = StepwiseConfig.from_mapping(payload.get("config"))
-    result = score_response(
+    phase = str(payload.get("phase") or ("outcome" if payload.get("outcome_only") else "all"))
+    result = score_phase(
+        phase,
         payload.get("pieces") or [],
         [str(g) for g in payload.get("ground_truths") or []],
         str(payload.get("reference_solution") or ""),
         config,
-        outcome_only=bool(payload.get("outcome_only")),
+        [str(t) for t in payload.get("given_texts") or []],
     )
     return result.to_dict()

@@ -15,12 +15,15 @@ pdai_hint_start      [B] int     response index of the first hint token; -1 (or 
 pdai_step_rewards    [B, T]      a step's reward on the token where the step ends (see ``dense_step_rewards``)
 pdai_step_mask       [B, T] bool which positions hold a step reward (required with ``pdai_step_rewards``)
 pdai_outcome_scores  [B]         outcome score per response; default ``token_level_rewards.sum(-1)``
+pdai_hint_fraction   [B] float   share of the reference revealed to each response (for ``discount``)
+pdai_valid           [B] bool    rows that take part; the others get 0 and leave the group statistics
+pdai_process_cap     float       the reward's bound on a response's process score (default: the reward's default)
 ==================== =========== ===============================================================================
 
 Without any of them ``epgrpo`` is verl's ``grpo``: outcome score ``token_level_rewards.sum(-1)``, baseline the
 group mean, std of the group. ``pdai_stepwise``'s scalar reward is outcome + sum(step scores): a trainer that
-passes the step rewards must pass ``pdai_outcome_scores`` without them, or the process part counts twice;
-``epgrpo_inputs`` does this.
+passes the step rewards must pass the reward's explicit ``outcome`` field as ``pdai_outcome_scores``, or the
+process part counts twice; ``epgrpo_inputs`` does this (and refuses step rewards without it).
 
 Config (read with defaults; ``AlgoConfig`` has no ``pdai`` field, so set it in a recipe yaml or with
 ``+algorithm.pdai.process_weight=...``):
@@ -28,7 +31,11 @@ Config (read with defaults; ``AlgoConfig`` has no ``pdai`` field, so set it in a
 * ``algorithm.norm_adv_by_std_in_grpo`` (default True), as for verl's ``grpo``;
 * ``algorithm.pdai.process_weight`` (beta_proc, default 1.0): weight of the process part;
 * ``algorithm.pdai.pre_hint_weight`` (default 0.0): outcome weight on a hinted response's tokens before its hint;
-* ``algorithm.pdai.epsilon`` (default 1e-6, verl's): added to every std.
+* ``algorithm.pdai.epsilon`` (default 1e-6, verl's): added to every std;
+* ``algorithm.pdai.discount`` (lambda, default 0.0): a helped success counts r * (1 - lambda * f);
+* ``algorithm.pdai.baseline`` (``group``, default, or ``level`` for the ablation): the outcome baseline;
+* ``algorithm.pdai.process_clip_ratio`` (rho, default 0.5): the process part stays below rho times the group's
+  smallest non-zero outcome magnitude.
 
 ``algorithm.pdai`` may hold other verl_pdai components' keys too; a key that looks like a misspelling of one of
 these (``proces_weight``) fails loudly, since it would otherwise silently train with the default.
@@ -42,6 +49,7 @@ import torch
 from verl.trainer.ppo.core_algos import register_adv_est
 
 from verl_pdai.core.advantage import compute_epgrpo_advantage
+from verl_pdai.core.scoring import StepwiseConfig
 from verl_pdai.plugin.advantage_inputs import NAME, epgrpo_settings
 
 
@@ -59,6 +67,9 @@ def compute_epgrpo_advantage_verl(
     pdai_step_rewards: torch.Tensor | None = None,
     pdai_step_mask: torch.Tensor | None = None,
     pdai_outcome_scores: torch.Tensor | None = None,
+    pdai_hint_fraction: torch.Tensor | None = None,
+    pdai_valid: torch.Tensor | None = None,
+    pdai_process_cap: float | None = None,
     **kwargs: Any,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """verl's estimator interface for ``epgrpo``. Explicit ``epsilon`` / ``norm_adv_by_std_in_grpo`` arguments
@@ -80,8 +91,8 @@ def compute_epgrpo_advantage_verl(
         pdai_hint_start,
         pdai_step_rewards,
         pdai_step_mask,
-        epsilon=settings["epsilon"],
-        norm_adv_by_std_in_grpo=settings["norm_adv_by_std_in_grpo"],
-        process_weight=settings["process_weight"],
-        pre_hint_weight=settings["pre_hint_weight"],
+        hint_fraction=pdai_hint_fraction,
+        valid=pdai_valid,
+        process_cap=StepwiseConfig().process_cap if pdai_process_cap is None else float(pdai_process_cap),
+        **settings,
     )

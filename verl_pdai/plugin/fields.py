@@ -81,6 +81,7 @@ SCALAR_KEYS = (
     "thinking_closed",
     "truncated",
     "timed_out",
+    "unscored",
     "error",
 )
 

@@ -17,7 +17,7 @@ from verl.experimental.reward_loop.reward_manager.base import RewardManagerBase
 
 from verl_pdai.core.bounded import shared_scorer
 from verl_pdai.core.scoring import StepwiseConfig
-from verl_pdai.core.tokens import TokenTextMapper, char_ends_to_token_ends
+from verl_pdai.core.tokens import DecodedSpan, TokenTextMapper, char_ends_to_token_ends, normalize_spans
 from verl_pdai.plugin.fields import HINT_SPANS_FIELD, extra_info_of, reference_solution_of
 
 NAME = "pdai_stepwise"
@@ -44,19 +44,30 @@ class PdaiStepwiseRewardManager(RewardManagerBase):
     async def run_single(self, data: DataProto) -> dict:
         item = data[-1]  # multi-sequence outputs: the reward belongs to the last sequence, as in verl's managers
         response_ids = item.batch["responses"]
-        valid_length = int(item.batch["attention_mask"][-response_ids.shape[-1] :].sum())
+        response_length = response_ids.shape[-1]
+        attention = item.batch["attention_mask"]
+        valid_length = int(attention[-response_length:].sum())
         ids = response_ids[:valid_length].tolist()
+        prompt_ids = item.batch["prompts"] if "prompts" in item.batch.keys() else None
+        prompt = [] if prompt_ids is None else prompt_ids[-int(attention[:-response_length].sum()) :].tolist()
         rollout_fields = item.non_tensor_batch.get("tool_extra_fields") or {}
         extra_info = item.non_tensor_batch.get("extra_info") or {}
+        hint_spans = rollout_fields.get(HINT_SPANS_FIELD)
         # the running loop, not the one captured at construction: a manager may outlive its first loop
-        spans = await asyncio.get_running_loop().run_in_executor(
-            None, self.mapper.decode_model_written, ids, rollout_fields.get(HINT_SPANS_FIELD)
-        )
+        spans, given = await asyncio.get_running_loop().run_in_executor(None, self._texts, ids, hint_spans, prompt)
         reward_model = item.non_tensor_batch.get("reward_model")
         # a row without a ground truth scores no outcome (steps still count) rather than failing the batch
         ground_truth = reward_model.get("ground_truth") if isinstance(reward_model, dict) else None
         result = await self.scorer.ascore(
-            [span.text for span in spans], ground_truth, reference_solution_of(extra_info)
+            [span.text for span in spans], ground_truth, reference_solution_of(extra_info), given_texts=given
         )
         token_ends = char_ends_to_token_ends(spans, result.step_char_ends)
         return {"reward_score": result.score, "reward_extra_info": extra_info_of(result, token_ends)}
+
+    def _texts(self, ids: list[int], hint_spans: object, prompt_ids: list[int]) -> tuple[list[DecodedSpan], list[str]]:
+        """The model-written spans of the response, and what the model was shown: the prompt, then each hint
+        (their numbers earn no key credit)."""
+        spans = self.mapper.decode_model_written(ids, hint_spans)
+        hints = [self.mapper.decode(ids[start:end], start).text for start, end in normalize_spans(hint_spans, len(ids))]
+        prompt = self.tokenizer.decode(prompt_ids, skip_special_tokens=True) if prompt_ids else ""
+        return spans, [prompt, *hints]

@@ -49,7 +49,7 @@ from verl.trainer.ppo.v1.trainer_sync import PPOTrainerSync
 from verl.utils import tensordict_utils as tu
 from verl.workers.utils.padding import response_to_nested
 
-from verl_pdai.core.advantage import compute_epgrpo_advantage
+from verl_pdai.core.advantage import EpgrpoParts, compute_epgrpo_parts
 from verl_pdai.core.persistence import load_state, save_atomic
 from verl_pdai.core.policy import InterventionPolicy
 from verl_pdai.core.rollout_metrics import rollout_metrics
@@ -58,7 +58,7 @@ from verl_pdai.ledger.records import build_records
 from verl_pdai.ledger.writer import LedgerWriter
 from verl_pdai.plugin import fields as F
 from verl_pdai.plugin.advantage_inputs import NAME as EPGRPO
-from verl_pdai.plugin.advantage_inputs import STEP_SCORES_FIELD, STEP_TOKEN_ENDS_FIELD, epgrpo_inputs
+from verl_pdai.plugin.advantage_inputs import OUTCOME_FIELD, STEP_SCORES_FIELD, STEP_TOKEN_ENDS_FIELD, epgrpo_inputs
 from verl_pdai.plugin.trainer_rows import (
     _PDAI_FIELDS,
     PROBLEM_ID_FIELD,
@@ -79,6 +79,7 @@ __all__ = ["STATE_FILE", "PdaiColocateAsyncTrainer", "PdaiSyncTrainer", "PdaiTra
 logger = logging.getLogger("verl_pdai")
 
 STATE_FILE = "pdai_state.json"
+HINT_REMOVED_DECISION = "hint_removed_no_continuation"  # the agent loop took its hint back: cut at the boundary
 STATE_FORMAT = "verl_pdai.trainer_state"
 STATE_VERSION = 1
 
@@ -214,7 +215,14 @@ class PdaiTrainerMixin:
 
         # 3. epgrpo (hint-aware outcome part + process part)
         response_mask_padded = data.batch["response_mask"]
-        advantages, outcome_part, outcome = self._epgrpo(rows, data.batch["token_level_rewards"], response_mask_padded)
+        parts, outcome, valid = self._epgrpo(
+            rows, data.batch["token_level_rewards"], data.batch["token_level_scores"], response_mask_padded
+        )
+        advantages = parts.advantages
+        if not bool(valid.all()):  # pdai.drop_unscored: those responses leave the loss (mask 0, advantage 0)
+            data.batch["response_mask"] = data.batch["response_mask"] * valid.to(response_mask_padded.device).unsqueeze(
+                -1
+            ).to(response_mask_padded.dtype)
         data.batch["advantages"] = advantages
         data.batch["returns"] = advantages
 
@@ -222,7 +230,7 @@ class PdaiTrainerMixin:
         out_fields = ["advantages", "returns"]
         if use_kl_in_reward:
             out_fields.append("token_level_rewards")
-        if rollout_correction:
+        if rollout_correction or not bool(valid.all()):
             out_fields.append("response_mask")
             if "rollout_is_weights" in data.batch:
                 out_fields.append("rollout_is_weights")
@@ -231,49 +239,58 @@ class PdaiTrainerMixin:
         )
         batch = tq.kv_batch_put(keys=keys, partition_id=batch.partition_id, fields=output)
 
-        _advantage_metrics(rows, response_mask_padded, advantages, outcome_part, outcome, metrics)
+        _advantage_metrics(rows, response_mask_padded, parts, outcome, metrics)
         self._pdai_learn(rows, model_mask, metrics)
         return batch
 
     def _epgrpo(
-        self, rows: _Rows, token_level_rewards: torch.Tensor, response_mask: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(advantages, their outcome part alone, outcome scores) of ``epgrpo``; padding rows get no hint, no steps."""
+        self,
+        rows: _Rows,
+        token_level_rewards: torch.Tensor,
+        token_level_scores: torch.Tensor,
+        response_mask: torch.Tensor,
+    ) -> tuple[EpgrpoParts, torch.Tensor, torch.Tensor]:
+        """(the parts of ``epgrpo``, outcome scores, rows that take part); padding rows get no hint, no steps.
+
+        The outcome is the reward's explicit ``outcome`` field (plus the KL-in-reward term when that is on, as in
+        ``grpo``), never the total minus the step scores.
+        """
         n = len(rows)
         real = [not p for p in rows.padding]
         fields: dict[str, list[Any]] = {
             F.HINT_LEVEL_FIELD: [rows.level(i) if real[i] else 0 for i in range(n)],
+            F.HINT_FRACTION_FIELD: [
+                rows.extra[i].get(F.HINT_FRACTION_FIELD, 0.0) if real[i] else 0.0 for i in range(n)
+            ],
             F.HINT_SPANS_FIELD: [rows.extra[i].get(F.HINT_SPANS_FIELD, []) if real[i] else [] for i in range(n)],
         }
-        if any(STEP_SCORES_FIELD in r and STEP_TOKEN_ENDS_FIELD in r for r in rows.reward):
-            for key in (STEP_SCORES_FIELD, STEP_TOKEN_ENDS_FIELD):
-                fields[key] = [rows.reward[i].get(key, "[]") if real[i] else "[]" for i in range(n)]
+        if any(OUTCOME_FIELD in r for r in rows.reward):
+            fields[OUTCOME_FIELD] = [rows.outcome(i) for i in range(n)]
+            if any(STEP_SCORES_FIELD in r and STEP_TOKEN_ENDS_FIELD in r for r in rows.reward):
+                for key in (STEP_SCORES_FIELD, STEP_TOKEN_ENDS_FIELD):
+                    fields[key] = [rows.reward[i].get(key, "[]") if real[i] else "[]" for i in range(n)]
         inputs = epgrpo_inputs(fields, token_level_rewards)
-        outcome = inputs.pop("pdai_outcome_scores", token_level_rewards.sum(dim=-1))
-        s = self.pdai_settings.advantage
-        common = {
-            "epsilon": s["epsilon"],
-            "norm_adv_by_std_in_grpo": s["norm_adv_by_std_in_grpo"],
-            "pre_hint_weight": s["pre_hint_weight"],
-        }
-        level, start = inputs["pdai_hint_level"], inputs["pdai_hint_start"]
-        advantages, _ = compute_epgrpo_advantage(
+        outcome = inputs.pop("pdai_outcome_scores", None)
+        if outcome is None:
+            outcome = token_level_rewards.sum(dim=-1)
+        elif self.config.algorithm.use_kl_in_reward:  # the KL term stays in the outcome part, as in grpo
+            outcome = outcome + (token_level_rewards - token_level_scores).sum(dim=-1)
+        valid = torch.ones(n, dtype=torch.bool)
+        if self.pdai_settings.drop_unscored:
+            valid = torch.tensor([not rows.unscored(i) for i in range(n)], dtype=torch.bool)
+        parts = compute_epgrpo_parts(
             outcome,
             response_mask,
             rows.uids,
-            level,
-            start,
+            inputs["pdai_hint_level"],
+            inputs["pdai_hint_start"],
             inputs.get("pdai_step_rewards"),
             inputs.get("pdai_step_mask"),
-            process_weight=s["process_weight"],
-            **common,
+            hint_fraction=inputs["pdai_hint_fraction"],
+            valid=valid.to(response_mask.device),
+            **self.pdai_settings.advantage,
         )
-        if "pdai_step_rewards" not in inputs or s["process_weight"] == 0.0:
-            return advantages, advantages, outcome
-        outcome_part, _ = compute_epgrpo_advantage(
-            outcome, response_mask, rows.uids, level, start, process_weight=0.0, **common
-        )
-        return advantages, outcome_part, outcome
+        return parts, outcome, valid
 
     # ------------------------------------------------------------------ learning and metrics
 
@@ -283,8 +300,19 @@ class PdaiTrainerMixin:
         roles = rows.get(F.ROLE_FIELD, "")
         success = {i: rows.success(i) for i in real}
 
-        # store: every unassisted session (previews, level-0 main sessions, loops without pdai roles)
-        unassisted = [i for i in real if roles[i] != "validation" and rows.level(i) == 0]
+        # store: every unassisted session (previews, level-0 main sessions, loops without pdai roles), except one
+        # cut at a hint that was then taken back (its failure says nothing of the unassisted policy) and one whose
+        # outcome the reward could not decide
+        decisions = rows.get(F.DECISION_FIELD, "")
+        unknown = {i for i in real if rows.unscored(i)}
+        unassisted = [
+            i
+            for i in real
+            if roles[i] != "validation"
+            and rows.level(i) == 0
+            and decisions[i] != HINT_REMOVED_DECISION
+            and i not in unknown
+        ]
         priors_before = self._pdai_priors(rows, real) if self.pdai_ledger is not None else {}
         records = [
             {
@@ -308,7 +336,7 @@ class PdaiTrainerMixin:
         observations, skipped = [], 0
         for i in real:
             p = _as_float(difficulty[i], -1.0)
-            if roles[i] != "main" or p < 0.0:
+            if roles[i] != "main" or p < 0.0 or i in unknown or decisions[i] == HINT_REMOVED_DECISION:
                 continue
             if p > 1.0 or not 0 <= rows.level(i) < levels:  # a rollout run with another policy config
                 skipped += 1

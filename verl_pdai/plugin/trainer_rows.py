@@ -24,8 +24,9 @@ import transfer_queue as tq
 from tensordict import NonTensorData, NonTensorStack, TensorDict
 from transfer_queue import KVBatchMeta
 
+from verl_pdai.core.advantage import EpgrpoParts
 from verl_pdai.plugin import fields as F
-from verl_pdai.plugin.advantage_inputs import STEP_SCORES_FIELD, STEP_TOKEN_ENDS_FIELD
+from verl_pdai.plugin.advantage_inputs import OUTCOME_FIELD, STEP_SCORES_FIELD, STEP_TOKEN_ENDS_FIELD, UNSCORED_FIELD
 
 __all__ = ["PROBLEM_ID_FIELD", "problem_id_of"]
 
@@ -41,6 +42,9 @@ _PDAI_FIELDS = [
     "data_source",
     "extra_info",
     "acc",
+    OUTCOME_FIELD,
+    UNSCORED_FIELD,
+    "timed_out",
     STEP_SCORES_FIELD,
     STEP_TOKEN_ENDS_FIELD,
 ]
@@ -99,6 +103,13 @@ def _finite(values: Mapping[str, float], prefix: str) -> dict[str, float]:
     return {prefix + k: float(v) for k, v in values.items() if isinstance(v, int | float) and math.isfinite(v)}
 
 
+def _as_bool(value: Any) -> bool:
+    """A flag as verl stacks it (bool, numpy bool, 0/1, "True"); anything else is False."""
+    if isinstance(value, str):
+        return value.strip().lower() in ("true", "1")
+    return bool(_as_float(value, 0.0))
+
+
 def _as_float(value: Any, default: float) -> float:
     try:
         out = float(value)
@@ -129,6 +140,20 @@ class _Rows:
     def level(self, i: int) -> int:
         return int(_as_float(self.extra[i].get(F.HINT_LEVEL_FIELD, 0), 0.0))
 
+    def outcome(self, i: int) -> float:
+        """The reward's explicit outcome part (``outcome``); 0.0 for a padding row or a reward without it."""
+        if self.padding[i]:
+            return 0.0
+        return _as_float(self.reward[i].get(OUTCOME_FIELD), 0.0)
+
+    def unscored(self, i: int) -> bool:
+        """The reward could not decide this response's outcome in time (it was scored at the floor)."""
+        return _as_bool(self.reward[i].get(UNSCORED_FIELD))
+
+    def timed_out(self, i: int) -> bool:
+        """Some phase of this response's scoring hit its time bound."""
+        return _as_bool(self.reward[i].get("timed_out"))
+
     def success(self, i: int) -> bool:
         """The row's verified outcome: reward_extra_info ``acc``; a reward without it: score > 0."""
         acc = self.reward[i].get("acc")
@@ -141,7 +166,8 @@ def _read_rows(
     n = len(batch.keys)
     extra = [e if isinstance(e, Mapping) else {} for e in _column(data, "extra_fields", n)]
     reward = []
-    flat = {key: _column(data, key, n) for key in ("acc", STEP_SCORES_FIELD, STEP_TOKEN_ENDS_FIELD) if key in data}
+    flat_keys = ("acc", OUTCOME_FIELD, UNSCORED_FIELD, "timed_out", STEP_SCORES_FIELD, STEP_TOKEN_ENDS_FIELD)
+    flat = {key: _column(data, key, n) for key in flat_keys if key in data}
     for i, e in enumerate(extra):
         info = e.get("reward_extra_info")
         if isinstance(info, Mapping):
@@ -193,28 +219,46 @@ def _fetch_rows(batch: KVBatchMeta, data: TensorDict, rm_scores: torch.Tensor) -
 def _advantage_metrics(
     rows: _Rows,
     response_mask: torch.Tensor,
-    advantages: torch.Tensor,
-    outcome_part: torch.Tensor,
+    parts: EpgrpoParts,
     outcome: torch.Tensor,
     metrics: dict,
 ) -> None:
-    """``pdai/adv/*`` metrics of an ``epgrpo`` batch: share of groups with signal, outcome and process magnitudes."""
+    """``pdai/adv/*`` and ``pdai/reward/*`` metrics of an ``epgrpo`` batch.
+
+    * ``signal_groups_final``: groups with any token of non-zero advantage (outcome + process part);
+    * ``groups_outcome_contrast`` / ``groups_process_only``: groups whose outcomes differ (the outcome part carries
+      signal), and groups without that whose process part alone moves some token;
+    * ``outcome_abs_mean`` (all tokens), ``outcome_abs_mean_hinted`` / ``_unhinted`` (per response, groups with
+      outcome contrast only), ``process_abs_mean``;
+    * ``pdai/reward/unscored``, ``timed_out`` (responses per step) and ``dropped`` (left out by drop_unscored).
+    """
     real = [not p for p in rows.padding]
     if not any(real):
         return
     idx = [i for i, r in enumerate(real) if r]
+    metrics["pdai/reward/unscored"] = float(sum(rows.unscored(i) for i in idx))
+    metrics["pdai/reward/timed_out"] = float(sum(rows.timed_out(i) for i in idx))
+    metrics["pdai/reward/dropped"] = float(sum(not bool(parts.valid[i]) for i in idx))
     valid = response_mask[idx] != 0
-    adv, out = advantages[idx], outcome_part[idx]
-    # groups with any token of non-zero advantage, after the intervention (outcome + process part)
+    adv, out, proc = parts.advantages[idx], parts.outcome[idx], parts.process[idx]
     row_signal = ((adv.abs() > _NONZERO) & valid).any(dim=-1).tolist()
-    groups: dict[str, bool] = {}
-    for i, signal in zip(idx, row_signal, strict=True):
-        groups[rows.uids[i]] = groups.get(rows.uids[i], False) or bool(signal)
-    metrics["pdai/adv/signal_groups_final"] = sum(groups.values()) / len(groups)
-    # groups whose outcome part can carry signal: outcome scores (step rewards taken out) not all equal
+    row_process = ((proc.abs() > _NONZERO) & valid).any(dim=-1).tolist()
+    contrast = parts.contrast[idx].tolist()
+    groups: dict[str, list[bool]] = {}
+    for i, signal, moved, has_contrast in zip(idx, row_signal, row_process, contrast, strict=True):
+        g = groups.setdefault(rows.uids[i], [False, False, False])
+        g[0], g[1], g[2] = g[0] or bool(signal), g[1] or bool(has_contrast), g[2] or bool(moved)
+    metrics["pdai/adv/signal_groups_final"] = sum(g[0] for g in groups.values()) / len(groups)
+    metrics["pdai/adv/groups_outcome_contrast"] = sum(g[1] for g in groups.values()) / len(groups)
+    metrics["pdai/adv/groups_process_only"] = sum(g[2] and not g[1] for g in groups.values()) / len(groups)
     outcome_share = _signal_share(rows.uids, outcome.tolist(), real)
     if outcome_share is not None:
         metrics["pdai/adv/signal_groups_outcome"] = outcome_share
     if bool(valid.any()):
         metrics["pdai/adv/outcome_abs_mean"] = float(out[valid].abs().mean())
-        metrics["pdai/adv/process_abs_mean"] = float((adv - out)[valid].abs().mean())
+        metrics["pdai/adv/process_abs_mean"] = float(proc[valid].abs().mean())
+    per_row = parts.outcome_per_row[idx].abs().tolist()
+    for name, pick in (("hinted", True), ("unhinted", False)):
+        values = [v for i, v, c in zip(idx, per_row, contrast, strict=True) if c and (rows.level(i) > 0) == pick]
+        if values:
+            metrics[f"pdai/adv/outcome_abs_mean_{name}"] = sum(values) / len(values)

@@ -8,15 +8,17 @@ bad recipe fails before verl builds anything (see ``docs/trainer.md``).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
+from verl_pdai.core.advantage import check_epgrpo_settings
+from verl_pdai.core.config_values import ConfigError
 from verl_pdai.core.injection import InjectionConfig
 from verl_pdai.core.policy import PolicyConfig
+from verl_pdai.core.scoring import StepwiseConfig
 from verl_pdai.core.store import StoreConfig
 from verl_pdai.ledger.settings import LedgerSettings
 from verl_pdai.plugin.advantage_inputs import CONFIG_DEFAULTS as ADVANTAGE_DEFAULTS
@@ -31,6 +33,7 @@ SECTIONS = (
     "rollout",
     "on_corrupt_state",
     "ledger",
+    "drop_unscored",
 )  # keys of the `pdai` config section
 ON_CORRUPT_CHOICES = ("fail", "fresh")
 
@@ -61,6 +64,8 @@ class PdaiSettings:
     advantage: dict[str, Any] = field(default_factory=dict)
     on_corrupt_state: str = "fail"
     ledger: LedgerSettings = field(default_factory=LedgerSettings)  # the intervention ledger (docs/ledger.md)
+    # responses whose outcome the reward could not decide in time leave the loss (else: scored at the floor)
+    drop_unscored: bool = False
 
     @classmethod
     def from_config(cls, config: Any) -> PdaiSettings:
@@ -85,33 +90,47 @@ class PdaiSettings:
         if on_corrupt not in ON_CORRUPT_CHOICES:
             raise ValueError(f"pdai.on_corrupt_state must be one of {list(ON_CORRUPT_CHOICES)}, got {on_corrupt!r}")
         ledger = LedgerSettings.from_mapping(_section(pdai, "ledger"))
-        return cls(store, policy, _advantage_settings(config, _section(pdai, "advantage")), on_corrupt, ledger)
+        drop_unscored = pdai.get("drop_unscored", False)
+        if not isinstance(drop_unscored, bool):
+            raise ValueError(f"pdai.drop_unscored must be true or false, got {drop_unscored!r}")
+        advantage = _advantage_settings(config, _section(pdai, "advantage"))
+        return cls(store, policy, advantage, on_corrupt, ledger, drop_unscored)
 
 
 def _advantage_settings(config: Any, section: dict[str, Any]) -> dict[str, Any]:
     """``pdai.advantage`` over ``algorithm.pdai`` (the estimator's own section) over the defaults; a key set in both
-    sections to different values is an error, so the two ways to configure ``epgrpo`` can never silently disagree."""
+    sections to different values is an error, so the two ways to configure ``epgrpo`` can never silently disagree.
+    ``process_cap`` is the reward's (``reward.reward_kwargs.process_cap``): the process part is bounded on the scale
+    the reward wrote it on."""
     unknown = sorted(str(k) for k in section if k not in ADVANTAGE_DEFAULTS)
     if unknown:
         raise ValueError(f"unknown pdai.advantage keys {unknown}; valid keys are {sorted(ADVANTAGE_DEFAULTS)}")
     algorithm = config.get("algorithm") if hasattr(config, "get") else None
-    settings = epgrpo_settings(algorithm)  # validates algorithm.pdai
+    epgrpo_settings(algorithm)  # validates algorithm.pdai on its own first
     algo_pdai = _plain(algorithm.get("pdai")) if algorithm is not None and hasattr(algorithm, "get") else None
-    algo_pdai = algo_pdai or {}
+    merged = dict(algo_pdai or {})
     for key, value in section.items():
-        try:
-            number = float(value)
-        except (TypeError, ValueError):
-            raise ValueError(f"pdai.advantage.{key} must be a number, got {value!r}") from None
-        if key in algo_pdai and float(algo_pdai[key]) != number:
+        if key in merged and merged[key] != value:
             raise ValueError(
-                f"pdai.advantage.{key}={number} contradicts algorithm.pdai.{key}={algo_pdai[key]}; set it in one place"
+                f"pdai.advantage.{key}={value} contradicts algorithm.pdai.{key}={merged[key]}; set it in one place"
             )
-        settings[key] = number
-    if not (math.isfinite(settings["process_weight"]) and settings["process_weight"] >= 0):
-        raise ValueError(f"pdai.advantage.process_weight must be finite and >= 0, got {settings['process_weight']}")
-    if not 0.0 <= settings["pre_hint_weight"] <= 1.0:
-        raise ValueError(f"pdai.advantage.pre_hint_weight must lie in [0, 1], got {settings['pre_hint_weight']}")
-    if not (math.isfinite(settings["epsilon"]) and settings["epsilon"] > 0):
-        raise ValueError(f"pdai.advantage.epsilon must be finite and > 0, got {settings['epsilon']}")
+        merged[key] = value
+    norm = (
+        algorithm.get("norm_adv_by_std_in_grpo", True) if algorithm is not None and hasattr(algorithm, "get") else True
+    )
+    try:
+        settings = epgrpo_settings({"pdai": merged, "norm_adv_by_std_in_grpo": norm})
+    except ValueError as err:
+        raise ValueError(str(err).replace("algorithm.pdai.", "pdai.advantage.")) from None
+    reward_section = _plain(config.get("reward")) if hasattr(config, "get") else None
+    reward_kwargs = reward_section.get("reward_kwargs") if isinstance(reward_section, Mapping) else None
+    try:
+        reward = StepwiseConfig.from_mapping(reward_kwargs if isinstance(reward_kwargs, Mapping) else {})
+    except ConfigError:  # the reward manager reports its own config errors; the advantage needs only the cap
+        reward = StepwiseConfig()
+    settings["process_cap"] = reward.process_cap
+    try:
+        check_epgrpo_settings(**{k: v for k, v in settings.items()})
+    except ValueError as err:
+        raise ValueError(f"pdai.advantage: {err}") from None
     return settings
