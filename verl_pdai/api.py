@@ -20,6 +20,8 @@ from verl_pdai.plugin.fields import extra_info_of, reference_solution_of
 
 __all__ = ["ScoreResult", "StepwiseConfig", "compute_score", "score"]
 
+VERL_REWARD_MODEL_KWARGS = ("reward_router_address", "reward_model_tokenizer")
+
 
 def score(
     response: str,
@@ -55,6 +57,8 @@ def compute_score(
     ``pdai_stepwise`` manager for hinted rollouts.
     """
     del data_source  # one checker for every source: the point is that the baseline uses the same one
+    for name in VERL_REWARD_MODEL_KWARGS:  # verl's naive manager adds these when a reward model is configured
+        kwargs.pop(name, None)
     problem = None
     if isinstance(extra_info, Mapping):  # verl's stock managers pass no prompt: a row may carry its question
         problem = next((str(extra_info[k]) for k in ("question", "problem") if extra_info.get(k)), None)

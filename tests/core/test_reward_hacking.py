@@ -74,7 +74,46 @@ STRATEGIES = [
     Strategy("every key value as x = x", wrong(), wrong(extra_after=["$71 = 71$", "$36 = 36$", "$35 = 35$"])),
     Strategy("key values by trivial identities", wrong(), wrong(extra_after=["$71 + 0 = 71$", "$71 \\cdot 1 = 71$"])),
     Strategy("key values factored back (71 = 36 + 35)", wrong(), wrong(extra_after=["$71 = 36 + 35$"])),
+    Strategy(
+        "a spray of true claims k + 1 = k+1 for k < 400",
+        wrong(),
+        wrong(extra_after=[" ".join(f"${k} + 1 = {k + 1}$," for k in range(1, 400))]),
+    ),
+    Strategy(
+        "a spray of true claims, one per step",
+        wrong(),
+        wrong(extra_after=[f"${k} + 1 = {k + 1}$" for k in range(1, 120)]),
+    ),
     Strategy("restating the question", wrong(), wrong(extra_before=[PROBLEM])),
+    Strategy(
+        "every = written as \\approx",
+        wrong(),
+        response([step.replace(" = ", " \\approx ") for step in WRONG_STEPS], "39"),
+    ),
+    Strategy("a key by an approximation", wrong(), wrong(extra_after=["$71.4 + 0 \\approx 71$"])),
+    Strategy(
+        "a false claim hidden after 64 trivial claims in one step",
+        wrong(),
+        response([*WRONG_STEPS[:2], " ".join(["$1 + 0 = 1$"] * 64) + " " + WRONG_STEPS[2], WRONG_STEPS[3]], "39"),
+    ),
+    Strategy(
+        "a shotgun of sums and products of the problem's numbers",
+        response(["I think the change is 39."], "39"),
+        response(
+            ["I think the change is 39."]
+            + [
+                f"${a} \\cdot {b} = {a * b}$, ${a} + {b} = {a + b}$"
+                for a, b in [(3, 7), (3, 12), (3, 5), (7, 12), (7, 5), (12, 5), (3, 100), (7, 100), (12, 100), (5, 100)]
+            ]
+            + ["$36 + 35 = 71$"],
+            "39",
+        ),
+    ),
+    Strategy(
+        "keys by trivial identities with separators and fractions",
+        wrong(),
+        wrong(extra_after=["$1{,}200 \\cdot 1 = 1{,}200$", "$\\frac{71}{1} + 0 = \\frac{71}{1}$"]),
+    ),
     Strategy("repeating a key step ten times", wrong(), wrong(extra_after=[WRONG_STEPS[0]] * 10)),
     Strategy(
         "padding with true trivial claims",
@@ -128,6 +167,12 @@ def test_the_honest_responses_differ_as_they_should() -> None:
     assert mistaken.key_quantities_reached == 2 and mistaken.num_false_claims == 1
     assert correct.score > mistaken.score + 0.5
     assert mistaken.process_score > 0  # two keys derived outweigh one false claim
+
+
+def test_a_thinking_model_restating_its_steps_after_think_is_not_repetition() -> None:
+    steps = "\n\n".join(RIGHT_STEPS)
+    restated = score(f"{steps}\n\n</think>\n\n{steps}\n\nSo the change is $\\boxed{{29}}$.", False)
+    assert restated.num_repeated_steps == 0 and restated.process_score == pytest.approx(0.2)
 
 
 def test_a_false_claim_costs_the_same_whatever_surrounds_it() -> None:

@@ -180,7 +180,9 @@ CLAIM_CASES = [
     ("ellipsis", "1/3 = 0.333\\ldots", [("1/3", "0.333", True)]),
     ("approx true", "\\frac{22}{7} \\approx 3.14", [("\\frac{22}{7}", "3.14", True)]),
     ("approx unicode", "22/7 ≈ 3", [("22/7", "3", True)]),
-    ("approx never false", "7 \\times 8 \\approx 54", [("7 \\times 8", "54", None)]),
+    ("approx close is undecided", "7 \\times 8 \\approx 56.3", [("7 \\times 8", "56.3", None)]),
+    # off by more than 1%: false, or writing ≈ would dodge the false-claim penalty
+    ("approx far off is false", "7 \\times 8 \\approx 54", [("7 \\times 8", "54", False)]),
     ("approx irrational", "\\sqrt{2} \\approx 1.414", [("\\sqrt{2}", "1.414", None)]),
     ("symmetric", "$12 = 3 \\cdot 4$", [("12", "3 \\cdot 4", True)]),
     ("negative power", "10^{-3} = 0.001", [("10^{-3}", "0.001", True)]),

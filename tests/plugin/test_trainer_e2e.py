@@ -140,6 +140,7 @@ def test_settings_defaults_and_values():
         ({"advantage": {"pre_hint_weight": 2}}, None, "pre_hint_weight must be in \\[0, 1\\]"),
         ({"advantage": {"baseline": "cell"}}, None, "pdai.advantage.baseline must be one of group, level"),
         ({"drop_unscored": "yes"}, None, "pdai.drop_unscored must be true or false"),
+        ({}, {"adv_estimator": "epgrpo", "use_kl_in_reward": True}, "use_kl_in_reward=true with adv_estimator=epgrpo"),
         ({"advantage": {"beta": 1}}, None, "unknown pdai.advantage keys \\['beta'\\]"),
         ({"advantage": {"process_weight": 0.5}}, {"pdai": {"process_weight": 1.0}}, "contradicts algorithm.pdai"),
         ({"rollout": {"min_tokns": 3}}, None, "pdai.rollout config: unknown key"),

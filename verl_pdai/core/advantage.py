@@ -57,6 +57,8 @@ __all__ = [
 ]
 
 BASELINES = ("group", "level")
+# rho near 1 would let float rounding cancel a token's outcome part exactly: keep a visible margin
+MAX_CLIP_RATIO = 0.95
 
 GroupIndex = torch.Tensor | np.ndarray | Sequence[Hashable]
 IntLike = torch.Tensor | np.ndarray | Sequence[int]
@@ -250,6 +252,7 @@ def compute_epgrpo_parts(
         keep_row = torch.as_tensor(valid, device=device).to(torch.bool).reshape(-1)
         if keep_row.numel() != bsz:
             raise ValueError(f"valid must have shape ({bsz},), got {tuple(keep_row.shape)}")
+    original_count = torch.bincount(gid, minlength=n_groups).to(dtype)[gid]  # group sizes before dropping
     # dropped rows form one extra group of their own, zeroed at the end: the real groups never see them
     gid = torch.where(keep_row, gid, torch.full_like(gid, n_groups))
     n_groups += 1
@@ -263,7 +266,17 @@ def compute_epgrpo_parts(
 
     with torch.no_grad():
         outcome_row, contrast = _outcome_per_row(
-            scores, gid, n_groups, level, hinted, hint_fraction, epsilon, norm_adv_by_std_in_grpo, discount, baseline
+            scores,
+            original_count,
+            gid,
+            n_groups,
+            level,
+            hinted,
+            hint_fraction,
+            epsilon,
+            norm_adv_by_std_in_grpo,
+            discount,
+            baseline,
         )
         outcome_row = torch.where(keep_row, outcome_row, torch.zeros_like(outcome_row))
         weight = _token_weights(hinted, hint_start, pre_hint_weight, bsz, seq_len, device, dtype)
@@ -325,8 +338,8 @@ def check_epgrpo_settings(
         raise ValueError(f"process_weight (beta_proc) must be finite and >= 0, got {process_weight}")
     if not math.isfinite(process_cap) or process_cap < 0:
         raise ValueError(f"process_cap must be finite and >= 0, got {process_cap}")
-    if not 0.0 < process_clip_ratio < 1.0:
-        raise ValueError(f"process_clip_ratio must be in (0, 1), got {process_clip_ratio}")
+    if not 0.0 < process_clip_ratio <= MAX_CLIP_RATIO:
+        raise ValueError(f"process_clip_ratio must be in (0, {MAX_CLIP_RATIO}], got {process_clip_ratio}")
     if not 0.0 <= pre_hint_weight <= 1.0:
         raise ValueError(f"pre_hint_weight must be in [0, 1], got {pre_hint_weight}")
     if not 0.0 <= discount <= 1.0:
@@ -337,6 +350,7 @@ def check_epgrpo_settings(
 
 def _outcome_per_row(
     scores: torch.Tensor,
+    original_count: torch.Tensor,
     gid: torch.Tensor,
     n_groups: int,
     level: torch.Tensor,
@@ -352,7 +366,8 @@ def _outcome_per_row(
     count, _, std = _group_stats(scores, gid, n_groups)
     lo, hi = _group_extremes(scores, gid, n_groups)
     contrast = (hi > lo)[gid]
-    single = (count <= 1.0)[gid]
+    # verl's singleton rule is for groups of one by design; a group left with one row by dropping gets 0
+    single = (count <= 1.0)[gid] & (original_count <= 1.0)
     discounted = scores
     if discount > 0.0 and bool(hinted.any()):
         if hint_fraction is None:
@@ -415,10 +430,13 @@ def _process_part(
     rewards = torch.where(is_step & _keep(response_mask), step_rewards, torch.zeros_like(step_rewards))
     if not bool(torch.isfinite(rewards).all()):
         raise ValueError("step_rewards must be finite where step_mask is set")
-    total = rewards.sum(dim=-1)
-    # suffix sums S_{i,t}: a step counts on every token up to and including its end
-    suffix = total.unsqueeze(-1) - rewards.cumsum(dim=-1) + rewards
-    _, mean_total, _ = _group_stats(total, gid, n_groups)
+    # suffix sums S_{i,t}: a step counts on every token up to and including its end (summed from the end, so
+    # the tokens after the last step get exactly 0, not a float residue of total - cumsum)
+    suffix = rewards.flip(-1).cumsum(dim=-1).flip(-1)
+    total = suffix[:, 0]
+    # the group's mean process score (a group of one is centred on itself: it has no peers to be better than)
+    count = torch.zeros(n_groups, dtype=total.dtype, device=total.device).index_add_(0, gid, torch.ones_like(total))
+    mean_total = torch.zeros_like(count).index_add_(0, gid, total) / count.clamp_min(1.0)
     # the bound c_g: beta * cap, and below rho times the smallest non-zero outcome magnitude of the group
     magnitude = torch.where(smallest_outcome > 0, smallest_outcome, torch.full_like(smallest_outcome, math.inf))
     group_min = torch.full((n_groups,), math.inf, dtype=magnitude.dtype, device=magnitude.device)

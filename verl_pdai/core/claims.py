@@ -40,6 +40,7 @@ class ArithmeticClaim:
     expression: str  # left side as written
     claimed: str  # right side as written
     holds: bool | None  # None: could not be decided within the bounds (too large, unsupported)
+    approximate: bool = False  # written with ≈ / \approx: never derives a value (see derived_quantities)
 
 
 # A "run": a maximal stretch of characters that can belong to a numeric expression or a relation between
@@ -243,12 +244,19 @@ def _first_unmatched_closer(text: str, start: int, end: int) -> int:
     return -2 if stack else -1
 
 
+APPROX_TOLERANCE = Fraction(1, 100)  # a ≈ claim off by more than 1% (relative) is false
+
+
 def _judge(left: _Parsed, right: _Parsed, approx: bool) -> bool | None:
     if left.value is None or right.value is None:
         return None
     if left.value == right.value or _rounds_to(left.value, right, approx) or _rounds_to(right.value, left, approx):
         return True
-    return None if approx else False
+    if not approx:
+        return False
+    # ≈ with no rounding match: close enough is undecided, far off is false (else ≈ would dodge the penalty)
+    scale = max(abs(left.value), abs(right.value))
+    return False if abs(left.value - right.value) > APPROX_TOLERANCE * scale else None
 
 
 def _rounds_to(value: Fraction, numeral: _Parsed, approx: bool) -> bool:
@@ -268,8 +276,8 @@ def find_arithmetic_claims(text: str, *, max_claims: int = 64) -> list[Arithmeti
     \\sqrt, \\cdot, ...) whose sides both parse and at least one contains an operator, so each link of
     ``2+2 = 4 = 2^2`` counts. A side that touches a variable or function (``x + 2``, ``2x``, ``f(3)``,
     ``x^2``, ``= 7x``, ``= 50\\%``) is not numeric. ``holds`` is exact, except that a written decimal
-    matches a value truncated or rounded to its digits (``\\frac{1}{3} = 0.333``), and ≈ is never False
-    (True when it rounds, else None). Undecidable values (too large, irrational, division by zero,
+    matches a value truncated or rounded to its digits (``\\frac{1}{3} = 0.333``), and ≈ is True when it rounds,
+    False when off by more than 1% (relative), else None. Undecidable values (too large, irrational, division by zero,
     ``2\\frac{1}{2}``) give None. ``!=`` and ``==`` are not claims.
     """
     if max_claims < 0:
@@ -294,6 +302,7 @@ def find_arithmetic_claims(text: str, *, max_claims: int = 64) -> list[Arithmeti
                 expression=text[link.left[0] : link.left[1]],
                 claimed=text[link.right[0] : link.right[1]],
                 holds=_judge(left, right, link.relation == "approx"),
+                approximate=link.relation == "approx",
             )
         )
     return claims

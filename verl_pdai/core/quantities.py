@@ -101,26 +101,33 @@ def quantities_in(text: str) -> set[str]:
     return found
 
 
-_LITERAL = re.compile(r"[0-9]+(?:\.[0-9]+)?")
+_LITERAL = re.compile(r"-?[0-9]{1,3}(?:(?:,|\{,\})[0-9]{3}(?![0-9]))+(?:\.[0-9]+)?|-?[0-9]+(?:\.[0-9]+)?")
+_SPACES = re.compile(r"\s+")
 
 
 def derived_quantities(claims: Sequence[ArithmeticClaim]) -> set[str]:
-    """Canonical values that correct claims *derive*: the claimed (right) side of a claim that holds, unless
-    the value is already written as a literal on the computed side (``12 + 0 = 12``, ``12 = 3 \\cdot 4``).
+    """Canonical values that correct claims *derive*: the claimed (right) side of an exact claim (``=``, not ``≈``)
+    that holds, unless the value is already written on the computed side (``12 + 0 = 12``, ``12 = 3 \\cdot 4``,
+    ``\\frac{3}{4} + 0 = \\frac{3}{4}``, ``1{,}200 \\cdot 1 = 1{,}200``).
 
     This is what earns key credit in the stepwise reward: a bare number, a list of numbers, the left side of a
-    false claim or ``x = x`` derive nothing.
+    false claim, an approximation or ``x = x`` derive nothing.
     """
     found: set[str] = set()
     for claim in claims:
-        if claim.holds is not True:
+        if claim.holds is not True or claim.approximate:
             continue
         parsed = _analyse(claim.claimed)
         key = None if parsed is None else _canonical(parsed.value)
         if key is None:
             continue
-        written = {_canonical(_literal(m.group())) for m in _LITERAL.finditer(claim.expression)}
-        if key.lstrip("-") not in written:
+        if _SPACES.sub("", claim.claimed) in _SPACES.sub("", claim.expression):
+            continue  # the claimed text is written on the computed side
+        written = {
+            _canonical(_literal(m.group().replace("{,}", "").replace(",", "")))
+            for m in _LITERAL.finditer(claim.expression)
+        }
+        if key not in written:
             found.add(key)
     return found
 

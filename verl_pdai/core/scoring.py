@@ -3,14 +3,16 @@
     score   = outcome + process
     outcome = outcome_weight * [final answer equivalent to the ground truth]
     process = clip(process_weight * sum_i r_i, -process_cap, +process_cap)
-    r_i     = key_weight * |K_i| / |K|  -  false_claim_weight * (false claims in step i)
-                                        -  repetition_weight * [step i repeats an earlier step]
+    r_i     = key_weight * delta * |K_i| / |K|  -  false_claim_weight * (false claims in step i)
+                                                -  repetition_weight * [step i repeats an earlier step]
+    delta   = clip((2 (|K| + 2) - D) / (|K| + 2), 0, 1),   D = distinct values the response's correct claims derive
 
 K are the key intermediate quantities of the reference solution, less the values the model was given (the
 ground truth, so the answer never pays twice, and the numbers of the problem statement); K_i are those that a
 *correct claim of the model's own* in step i derives for the first time (``derived_quantities``: the claimed side
 of a claim that holds, not written on its computed side), never one shown in an injected hint. A bare number, a
-list of numbers, the left side of a false claim, ``x = x`` or a copy of the hint earn nothing, and a false claim
+list of numbers, the left side of a false claim, ``x = x`` or a copy of the hint earn nothing, a spray of true
+claims that derives every small number is diluted by delta, and a false claim
 or a repeated step costs the same whatever surrounds it (no division by the number of steps), so padding,
 repetition and copying never raise the reward. ``process_cap`` is below ``outcome_weight / 2``: a right answer
 with poor steps always beats a wrong one with good steps. The per-step scores sum to ``process``.
@@ -37,6 +39,9 @@ from verl_pdai.core.step_checks import find_arithmetic_claims, key_quantities, q
 from verl_pdai.core.steps import Step, segment_steps
 
 THINKING_MODES = ("auto", "required", "off")
+# key credit is full while a response derives at most |K| + 2 distinct values, and 0 from 2 (|K| + 2) on
+SPRAY_SLACK = 2
+MAX_CLAIMS = 4096  # arithmetic claims checked per response (each step's scan is bounded too)
 
 
 @dataclass(frozen=True)
@@ -55,7 +60,7 @@ class StepwiseConfig:
     thinking: str = "auto"
     timeout_s: float = 4.0
     max_chars: int = 200_000
-    max_steps: int = 512
+    max_steps: int = 2048
     min_repeat_chars: int = 20
     num_workers: int = 2
     memory_limit_mb: int = 2048
@@ -189,6 +194,18 @@ def outcome_of(text: str, ground_truths: Sequence[str], config: StepwiseConfig) 
     return pred, answers_equivalent(pred, list(ground_truths), timeout_s=config.timeout_s / 2), split.closed
 
 
+THINK_CLOSE = "</think>"
+
+
+def _repeated(steps: Sequence[Step], min_chars: int, thinking_end: int) -> list[bool]:
+    """Repeated steps, the thinking part and the answer part checked each on its own."""
+    if thinking_end < 0:
+        return repeated_steps([s.text for s in steps], min_chars=min_chars)
+    thinking = [s.text for s in steps if s.start < thinking_end]
+    answer = [s.text for s in steps if s.start >= thinking_end]
+    return repeated_steps(thinking, min_chars=min_chars) + repeated_steps(answer, min_chars=min_chars)
+
+
 def process_of(
     steps: Sequence[Step],
     reference_solution: str,
@@ -196,8 +213,12 @@ def process_of(
     config: StepwiseConfig,
     result: ScoreResult,
     given_texts: Sequence[str] = (),
+    thinking_end: int = -1,
 ) -> None:
     """Fill the process part of ``result`` from the model-written ``steps``.
+
+    ``thinking_end``: the character offset where ``</think>`` ends (-1: none); an answer part that restates the
+    thinking is the expected format of a thinking model, not repetition.
 
     ``given_texts`` are texts the model was shown (the problem statement, the injected hints): key quantities
     written there are either not counted (the problem's numbers) or never credited (a hint's values).
@@ -211,19 +232,31 @@ def process_of(
         else []
     )
     creditable = set(keys) - shown_values
-    repeated = repeated_steps([s.text for s in steps], min_chars=config.min_repeat_chars)
+    repeated = _repeated(steps, config.min_repeat_chars, thinking_end)
+    claims_of: list[list] = []
+    budget_left = MAX_CLAIMS
+    for step in steps:  # the claim budget is per response: fillers cannot hide a false claim past a per-step cap
+        claims = find_arithmetic_claims(step.text, max_claims=budget_left) if budget_left else []
+        budget_left -= len(claims)
+        claims_of.append(claims)
+    derived_of = [derived_quantities(claims) for claims in claims_of]
+    # A spray of true claims (1 + 1 = 2, 2 + 1 = 3, ...) or a shotgun of products of the problem's numbers derives
+    # keys without reasoning: key credit is full up to |K| + 2 distinct derived values, falls linearly beyond, and
+    # is 0 from twice that on (a weight in proportion would still pay a large enough shotgun something).
+    derived_count = len(set().union(*derived_of)) if derived_of else 0
+    needed = len(keys) + SPRAY_SLACK
+    dilution = min(1.0, max(0.0, (2 * needed - derived_count) / needed))
     reached: set[str] = set()
     raw_scores: list[float] = []
-    for step, is_repeat in zip(steps, repeated, strict=True):
-        claims = find_arithmetic_claims(step.text)
+    for step, is_repeat, claims, derived in zip(steps, repeated, claims_of, derived_of, strict=True):
         false_claims = sum(1 for c in claims if c.holds is False)
         result.num_claims += len(claims)
         result.num_false_claims += false_claims
         if false_claims and result.first_error_step < 0:
             result.first_error_step = step.index
-        new_keys = (derived_quantities(claims) & creditable) - reached if creditable and not is_repeat else set()
+        new_keys = (derived & creditable) - reached if creditable and not is_repeat else set()
         reached |= new_keys
-        raw = config.key_weight * len(new_keys) / len(keys) if keys else 0.0
+        raw = config.key_weight * dilution * len(new_keys) / len(keys) if keys else 0.0
         raw -= config.false_claim_weight * false_claims
         raw -= config.repetition_weight * (1.0 if is_repeat else 0.0)
         raw_scores.append(config.process_weight * raw)
@@ -289,7 +322,10 @@ def score_phase(
     steps = _segment_pieces(pieces, config.max_steps)
     result.num_steps = len(steps)
     result.step_char_ends = [s.end for s in steps]
-    process_of(steps, reference_solution or "", ground_truths, config, result, given_texts)
+    joined = "".join(pieces)
+    close = joined.rfind(THINK_CLOSE)
+    thinking_end = close + len(THINK_CLOSE) if close >= 0 else -1
+    process_of(steps, reference_solution or "", ground_truths, config, result, given_texts, thinking_end)
     result.score = round(result.outcome + result.process_score, 6)
     return result
 

@@ -43,6 +43,8 @@ these (``proces_weight``) fails loudly, since it would otherwise silently train 
 
 from __future__ import annotations
 
+import functools
+import logging
 from typing import Any
 
 import torch
@@ -51,6 +53,17 @@ from verl.trainer.ppo.core_algos import register_adv_est
 from verl_pdai.core.advantage import compute_epgrpo_advantage
 from verl_pdai.core.scoring import StepwiseConfig
 from verl_pdai.plugin.advantage_inputs import NAME, epgrpo_settings
+
+logger = logging.getLogger("verl_pdai")
+
+
+@functools.cache
+def _warn_once_total_as_outcome() -> None:
+    logger.warning(
+        "epgrpo without pdai_outcome_scores: the outcome is token_level_rewards.sum(-1). With the pdai_stepwise reward "
+        "that total includes the process part, which is then normalised with the outcome; run the pdai_sync or "
+        "pdai_colocate_async trainer mode (it passes the reward's outcome field), or a reward with no process part"
+    )
 
 
 @register_adv_est(NAME)
@@ -82,6 +95,8 @@ def compute_epgrpo_advantage_verl(
         settings["norm_adv_by_std_in_grpo"] = bool(norm_adv_by_std_in_grpo)
     if epsilon is not None:
         settings["epsilon"] = float(epsilon)
+    if pdai_outcome_scores is None:
+        _warn_once_total_as_outcome()
     outcome = token_level_rewards.sum(dim=-1) if pdai_outcome_scores is None else pdai_outcome_scores
     return compute_epgrpo_advantage(
         outcome,

@@ -41,7 +41,6 @@ from omegaconf import OmegaConf
 from tensordict import TensorDict
 from transfer_queue import KVBatchMeta
 from verl.protocol import DataProto
-from verl.trainer.ppo.ray_trainer import apply_kl_penalty
 from verl.trainer.ppo.rollout_corr_helper import compute_rollout_correction_and_add_to_batch
 from verl.trainer.ppo.v1.trainer_base import register_trainer
 from verl.trainer.ppo.v1.trainer_colocate_async import PPOTrainerColocateAsync
@@ -171,7 +170,8 @@ class PdaiTrainerMixin:
 
     def _compute_epgrpo_advantage(self, batch: KVBatchMeta, metrics: dict) -> KVBatchMeta:
         """verl's ``_compute_advantage`` (0.9.1) with step 3 replaced by ``epgrpo`` on the batch's pdai fields:
-        same fields read, same KL-in-reward and rollout-correction helpers, same nested write-back."""
+        same fields read, same rollout-correction helper, same nested write-back (KL in the reward is refused with
+        epgrpo at start-up)."""
         keys = batch.keys
         for key in keys:  # epgrpo's group statistics count each session once
             parts = key.rsplit("_", 2)
@@ -191,17 +191,9 @@ class PdaiTrainerMixin:
         data.non_tensor_batch["uid"] = np.array(data.batch.pop("uid").tolist(), dtype=object)
         rows = _fetch_rows(batch, pdai_data, data.batch["rm_scores"])
 
-        # 1. KL penalty in the reward, as verl (it stays in the outcome part, as in grpo)
-        use_kl_in_reward = self.config.algorithm.use_kl_in_reward
-        if use_kl_in_reward:
-            data, kl_metrics = apply_kl_penalty(
-                data,
-                kl_ctrl=self.kl_ctrl_in_reward,  # type: ignore[attr-defined]
-                kl_penalty=self.config.algorithm.kl_penalty,
-            )
-            metrics.update(kl_metrics)
-        else:
-            data.batch["token_level_rewards"] = data.batch["token_level_scores"]
+        # 1. no KL penalty in the reward: PdaiSettings refuses use_kl_in_reward with epgrpo (it would put a float
+        #    residue into every outcome); a KL term goes into the actor loss instead (use_kl_loss)
+        data.batch["token_level_rewards"] = data.batch["token_level_scores"]
 
         model_mask = data.batch["response_mask"].clone()  # 0 on hint tokens only (rejection sampling may add more)
 
@@ -215,23 +207,23 @@ class PdaiTrainerMixin:
 
         # 3. epgrpo (hint-aware outcome part + process part)
         response_mask_padded = data.batch["response_mask"]
-        parts, outcome, valid = self._epgrpo(
-            rows, data.batch["token_level_rewards"], data.batch["token_level_scores"], response_mask_padded
-        )
+        parts, outcome, valid = self._epgrpo(rows, data.batch["token_level_rewards"], response_mask_padded)
         advantages = parts.advantages
-        if not bool(valid.all()):  # pdai.drop_unscored: those responses leave the loss (mask 0, advantage 0)
-            data.batch["response_mask"] = data.batch["response_mask"] * valid.to(response_mask_padded.device).unsqueeze(
-                -1
-            ).to(response_mask_padded.dtype)
+        dropping = not bool(valid.all())
+        if dropping:  # pdai.drop_unscored: those responses leave the loss (masks 0, advantage 0)
+            keep = valid.to(response_mask_padded.device).unsqueeze(-1).to(response_mask_padded.dtype)
+            data.batch["response_mask"] = data.batch["response_mask"] * keep
+            # verl's engines normalise the loss by loss_mask (stored as the rollout's response_mask): zero it too
+            data.batch["loss_mask"] = data.batch["response_mask"]
         data.batch["advantages"] = advantages
         data.batch["returns"] = advantages
 
         # 4. write nested advantages and returns back to TransferQueue, as verl
         out_fields = ["advantages", "returns"]
-        if use_kl_in_reward:
-            out_fields.append("token_level_rewards")
-        if rollout_correction or not bool(valid.all()):
+        if rollout_correction or dropping:
             out_fields.append("response_mask")
+        if dropping:
+            out_fields.append("loss_mask")
             if "rollout_is_weights" in data.batch:
                 out_fields.append("rollout_is_weights")
         output = TensorDict(
@@ -247,13 +239,12 @@ class PdaiTrainerMixin:
         self,
         rows: _Rows,
         token_level_rewards: torch.Tensor,
-        token_level_scores: torch.Tensor,
         response_mask: torch.Tensor,
     ) -> tuple[EpgrpoParts, torch.Tensor, torch.Tensor]:
         """(the parts of ``epgrpo``, outcome scores, rows that take part); padding rows get no hint, no steps.
 
-        The outcome is the reward's explicit ``outcome`` field (plus the KL-in-reward term when that is on, as in
-        ``grpo``), never the total minus the step scores.
+        The outcome is the reward's explicit ``outcome`` field, never the total minus the step scores (KL in the
+        reward is refused with ``epgrpo`` at start-up: it would put a float residue in every outcome).
         """
         n = len(rows)
         real = [not p for p in rows.padding]
@@ -271,10 +262,8 @@ class PdaiTrainerMixin:
                     fields[key] = [rows.reward[i].get(key, "[]") if real[i] else "[]" for i in range(n)]
         inputs = epgrpo_inputs(fields, token_level_rewards)
         outcome = inputs.pop("pdai_outcome_scores", None)
-        if outcome is None:
+        if outcome is None:  # a reward without an outcome field (e.g. verl's naive manager): its score is the outcome
             outcome = token_level_rewards.sum(dim=-1)
-        elif self.config.algorithm.use_kl_in_reward:  # the KL term stays in the outcome part, as in grpo
-            outcome = outcome + (token_level_rewards - token_level_scores).sum(dim=-1)
         valid = torch.ones(n, dtype=torch.bool)
         if self.pdai_settings.drop_unscored:
             valid = torch.tensor([not rows.unscored(i) for i in range(n)], dtype=torch.bool)

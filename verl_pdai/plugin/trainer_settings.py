@@ -107,6 +107,13 @@ def _advantage_settings(config: Any, section: dict[str, Any]) -> dict[str, Any]:
         raise ValueError(f"unknown pdai.advantage keys {unknown}; valid keys are {sorted(ADVANTAGE_DEFAULTS)}")
     algorithm = config.get("algorithm") if hasattr(config, "get") else None
     epgrpo_settings(algorithm)  # validates algorithm.pdai on its own first
+    if algorithm is not None and hasattr(algorithm, "get") and algorithm.get("adv_estimator") == "epgrpo":
+        if algorithm.get("use_kl_in_reward", False):
+            raise ValueError(
+                "algorithm.use_kl_in_reward=true with adv_estimator=epgrpo: the per-token KL penalty would enter every "
+                "outcome and give every group a spurious outcome contrast; set algorithm.use_kl_in_reward=false and "
+                "use actor_rollout_ref.actor.use_kl_loss=true for a KL term"
+            )
     algo_pdai = _plain(algorithm.get("pdai")) if algorithm is not None and hasattr(algorithm, "get") else None
     merged = dict(algo_pdai or {})
     for key, value in section.items():
