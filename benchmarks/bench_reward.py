@@ -804,6 +804,7 @@ def run_phase(
     data_source: str,
     batch_timeout_s: float,
     call_timeout_s: float,
+    equivalence: bool = True,
 ) -> PhaseResult:
     res = PhaseResult(spec.label, n=len(encoded))
     t0 = time.perf_counter()
@@ -836,6 +837,7 @@ def run_phase(
         serial_failures = Counter(o.status.split(":")[0] for o in serial_out.values() if o.status != "ok")
         if serial_failures:
             res.notes.append(f"serial pass failures: {dict(serial_failures)}")
+    if spec.serial and equivalence:
         cases, eq_batch = equivalence_batch(worker.input_tokenizer, data_source)
         eq_out: dict[int, Outcome] = {}
         instrument(worker, call_timeout_s, eq_out)
@@ -1053,7 +1055,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=int, default=64, help="responses in the untimed warm-up batch")
     parser.add_argument("--call-timeout", type=float, default=120.0, help="asyncio bound per single call (s)")
     parser.add_argument("--batch-timeout", type=float, default=1800.0, help="asyncio bound per call in the batch")
+    parser.add_argument(
+        "--smoke", action="store_true", help="CI smoke run: 8 plain responses, 3 scorers, no verdict table"
+    )
     args = parser.parse_args(argv)
+    if args.smoke:  # the adversarial kinds cost math-verify seconds each (its timeouts): not for a smoke run
+        args.n, args.warmup = 8, 2
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")  # workers are forked after the batch tokenization
 
     tok_dir = tokenizer_dir()
@@ -1062,7 +1069,7 @@ def main(argv: list[str] | None = None) -> int:
     from verl_pdai.core.scoring import StepwiseConfig
 
     t0 = time.perf_counter()
-    samples = generate(args.n, args.seed)
+    samples = generate(args.n, args.seed, adversarial=not args.smoke)
     warm = generate(args.warmup, args.seed + 1_000_003, adversarial=False)
     tokenizer = AutoTokenizer.from_pretrained(str(tok_dir))
     encoded, warm_encoded = encode_all(tokenizer, samples), encode_all(tokenizer, warm)
@@ -1074,9 +1081,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(f"generated {len(samples)} in {time.perf_counter() - t0:.1f}s: {summary}", file=sys.stderr, flush=True)
     data_source = "lighteval/MATH"  # routes verl's default_compute_score to math_reward; pdai ignores it
-    direct_mv = check_direct_math_verify(tok_dir, encoded, data_source)
+    # a smoke run also skips the throughput-only 1-worker phase and the verl API check: each costs a worker build
+    direct_mv = "not checked (--smoke)" if args.smoke else check_direct_math_verify(tok_dir, encoded, data_source)
     results = []
     for spec in scorer_specs():
+        if args.smoke and not spec.serial:
+            continue
         print(f"phase {spec.label} ...", file=sys.stderr, flush=True)
         results.append(
             run_phase(
@@ -1087,6 +1097,7 @@ def main(argv: list[str] | None = None) -> int:
                 data_source=data_source,
                 batch_timeout_s=args.batch_timeout,
                 call_timeout_s=args.call_timeout,
+                equivalence=not args.smoke,  # math-verify spends seconds on the table's hard cases
             )
         )
     header = (

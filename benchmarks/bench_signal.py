@@ -457,6 +457,12 @@ def main() -> None:
         main_row("EPRLI, later epochs (warm store)", eprli.steps[warm]),
     ]
     print(table(MAIN_HEADER, rows, md) + "\n")
+    base, warm_eprli, all_dapo = total(grpo), total(eprli.steps[warm]), total(dapo)
+    print(
+        f"signal per rollout spent vs plain GRPO: EPRLI (warm store) "
+        f"{(warm_eprli.signal / warm_eprli.spent) / (base.signal / base.spent):.2f}x, "
+        f"DAPO {(all_dapo.signal / all_dapo.spent) / (base.signal / base.spent):.2f}x\n"
+    )
 
     print("Informative groups / rollouts with signal, by difficulty bucket:\n")
     rows = [

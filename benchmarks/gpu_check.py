@@ -13,6 +13,10 @@ training steps cannot run there. This script runs the parts that need only torch
 Usage (on the GPU machine, from the repository root)::
 
     python benchmarks/gpu_check.py --tokenizer DIR --out DIR
+
+``--smoke`` runs the same steps on the CPU at a tiny size (64 x 256 batch, a 2-layer model of the same vocabulary,
+1 sample of 8 tokens per problem, the model and data under ``--out``): a CI check that the script still runs, with
+CPU-vs-CPU equality and no meaningful timings.
 """
 
 from __future__ import annotations
@@ -29,11 +33,12 @@ from pathlib import Path
 import torch
 
 
-def sync() -> None:
-    torch.cuda.synchronize()
+def sync(device: str) -> None:
+    if device == "cuda":  # kernels are asynchronous: wait before reading the clock
+        torch.cuda.synchronize()
 
 
-def check_epgrpo(batch: int, length: int, group: int, repeats: int) -> dict:
+def check_epgrpo(batch: int, length: int, group: int, repeats: int, device: str = "cuda") -> dict:
     sys.path.insert(0, str(Path(__file__).parent))
     from bench_advantage import make_batch
 
@@ -59,31 +64,31 @@ def check_epgrpo(batch: int, length: int, group: int, repeats: int) -> dict:
     result: dict = {"shape": f"{batch} x {length}, groups of {group}"}
     for setting in ("plain", "hints", "steps"):
         cpu = run("cpu", setting)
-        gpu = run("cuda", setting)
+        gpu = run(device, setting)
         torch.testing.assert_close(gpu.cpu(), cpu, rtol=1e-5, atol=1e-5)
         times = []
         for _ in range(repeats):
-            sync()
+            sync(device)
             t0 = time.perf_counter()
-            run("cuda", setting)
-            sync()
+            run(device, setting)
+            sync(device)
             times.append(time.perf_counter() - t0)
         result[setting] = {"median_ms": 1e3 * statistics.median(times), "min_ms": 1e3 * min(times), "equal_cpu": True}
-        print(f"epgrpo {setting:6s} cuda median {result[setting]['median_ms']:.1f} ms (equals the CPU result)")
+        print(f"epgrpo {setting:6s} {device} median {result[setting]['median_ms']:.1f} ms (equals the CPU result)")
     return result
 
 
-def build_model(tokenizer_dir: str, folder: Path) -> float:
+def build_model(tokenizer_dir: str, folder: Path, device: str = "cuda", tiny: bool = False) -> float:
     from transformers import AutoTokenizer, Qwen2Config, Qwen2ForCausalLM
 
     tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
-    # DeepSeek-R1-Distill-Qwen-1.5B's shape (its config.json), random weights
+    # DeepSeek-R1-Distill-Qwen-1.5B's shape (its config.json), random weights; tiny: 2 layers of width 64
     config = Qwen2Config(
         vocab_size=151936,
-        hidden_size=1536,
-        intermediate_size=8960,
-        num_hidden_layers=28,
-        num_attention_heads=12,
+        hidden_size=64 if tiny else 1536,
+        intermediate_size=128 if tiny else 8960,
+        num_hidden_layers=2 if tiny else 28,
+        num_attention_heads=4 if tiny else 12,
         num_key_value_heads=2,
         max_position_embeddings=131072,
         rope_theta=10000.0,
@@ -93,21 +98,28 @@ def build_model(tokenizer_dir: str, folder: Path) -> float:
     )
     t0 = time.perf_counter()
     torch.manual_seed(0)
-    with torch.device("cuda"):
+    with torch.device(device):
         model = Qwen2ForCausalLM(config).to(torch.bfloat16)
     model.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     del model
-    torch.cuda.empty_cache()
+    if device == "cuda":
+        torch.cuda.empty_cache()
     return time.perf_counter() - t0
 
 
-def check_eval(tokenizer_dir: str, out: Path, k: int, max_tokens: int) -> dict:
+def check_eval(
+    tokenizer_dir: str, out: Path, k: int, max_tokens: int, device: str = "cuda", tiny: bool = False
+) -> dict:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    model_dir, data_dir = Path("/tmp/pdai_gpu_model"), Path("/tmp/pdai_gpu_data")
-    build_s = build_model(tokenizer_dir, model_dir)
+    # the full-size model (3 GB) stays out of --out, which travels back from the device machine
+    if tiny:
+        model_dir, data_dir = out / "tiny_model", out / "data"
+    else:
+        model_dir, data_dir = Path("/tmp/pdai_gpu_model"), Path("/tmp/pdai_gpu_data")
+    build_s = build_model(tokenizer_dir, model_dir, device, tiny)
     suffix = " Let's think step by step and output the final answer within \\boxed{}."
     problems = [(f"What is {a} + {b}?", str(a + b)) for a, b in ((2, 3), (10, 32), (7, 8), (100, 23))]
     rows = [
@@ -147,12 +159,19 @@ def main() -> None:
     parser.add_argument("--k", type=int, default=4)
     parser.add_argument("--max-tokens", type=int, default=512)
     parser.add_argument("--repeats", type=int, default=10)
+    parser.add_argument("--smoke", action="store_true", help="CPU, tiny sizes: checks that the script runs")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
-    report = {"device": torch.cuda.get_device_name(0), "torch": torch.__version__, "cpus": os.cpu_count()}
+    device = "cpu" if args.smoke else "cuda"
+    name = torch.cuda.get_device_name(0) if device == "cuda" else "cpu (smoke run)"
+    report = {"device": name, "torch": torch.__version__, "cpus": os.cpu_count()}
     print(report)
-    report["epgrpo"] = check_epgrpo(4096, 8192, 16, args.repeats)
-    report["eval_hf"] = check_eval(args.tokenizer, args.out, args.k, args.max_tokens)
+    if args.smoke:
+        report["epgrpo"] = check_epgrpo(64, 256, 16, 2, device)
+        report["eval_hf"] = check_eval(args.tokenizer, args.out, 1, 8, device, tiny=True)
+    else:
+        report["epgrpo"] = check_epgrpo(4096, 8192, 16, args.repeats)
+        report["eval_hf"] = check_eval(args.tokenizer, args.out, args.k, args.max_tokens)
     print(json.dumps(report, indent=1))
     (args.out / "gpu_check.json").write_text(json.dumps(report, indent=1))
 

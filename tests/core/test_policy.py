@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import random
@@ -10,9 +11,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.core.preview_world import World, simulate
 from verl_pdai.core.policy import InterventionPolicy, PolicyConfig, previewed_success_rate
 
 probabilities = st.floats(min_value=0.0, max_value=1.0, allow_nan=False)
+intercepts = st.floats(min_value=-4.0, max_value=4.0)
+slopes = st.floats(min_value=0.25, max_value=4.0)
+
+# The plain model sigmoid(logit(p) + w f): the calibration held at intercept 0, slope 1.
+PLAIN = PolicyConfig(intercept_prior_std=0.0, slope_prior_std=0.0)
 
 
 def _sigmoid(z: float) -> float:
@@ -86,17 +93,17 @@ def test_default_w_init_matches_its_justification():
 
 
 @settings(max_examples=200, deadline=None)
-@given(p1=probabilities, p2=probabilities, w=st.floats(min_value=0.0, max_value=12.0))
-def test_level_is_monotone_non_increasing_in_p(p1, p2, w):
-    policy = InterventionPolicy(PolicyConfig(w_init=w))
+@given(p1=probabilities, p2=probabilities, w=st.floats(min_value=0.0, max_value=12.0), b0=intercepts, b1=slopes)
+def test_level_is_monotone_non_increasing_in_p(p1, p2, w, b0, b1):
+    policy = InterventionPolicy.for_decisions(PolicyConfig(), {"w": w, "intercept": b0, "slope": b1})
     lo, hi = sorted((p1, p2))
     assert policy.choose_level(lo) >= policy.choose_level(hi)
 
 
 @settings(max_examples=200, deadline=None)
-@given(p=probabilities, w=st.floats(min_value=0.0, max_value=12.0))
-def test_level_is_smallest_reaching_target(p, w):
-    policy = InterventionPolicy(PolicyConfig(w_init=w))
+@given(p=probabilities, w=st.floats(min_value=0.0, max_value=12.0), b0=intercepts, b1=slopes)
+def test_level_is_smallest_reaching_target(p, w, b0, b1):
+    policy = InterventionPolicy.for_decisions(PolicyConfig(), {"w": w, "intercept": b0, "slope": b1})
     tau = policy.config.target_rate
     level = policy.choose_level(p)
     if p >= tau:
@@ -126,6 +133,16 @@ def test_highest_level_when_target_unreachable():
     assert flat.choose_level(0.49) == 3
 
 
+def test_predicted_success_uses_the_calibration():
+    policy = InterventionPolicy.for_decisions(PolicyConfig(), {"w": 2.0, "intercept": -0.5, "slope": 1.5})
+    assert policy.predicted_success(0.2, 2) == pytest.approx(_sigmoid(-0.5 + 1.5 * _logit(0.2) + 2.0 * 0.5))
+    assert policy.predicted_success(0.0, 0) == pytest.approx(_sigmoid(-0.5 + 1.5 * _logit(0.005)))  # clamped p
+    # Threshold of level h: the p at which b0 + b1 logit(p) + w f_h = logit(tau) = 0.
+    for level, threshold in enumerate(policy.level_thresholds()[1:], start=1):
+        assert threshold == pytest.approx(_sigmoid((0.5 - 2.0 * policy.fraction(level)) / 1.5))
+        assert policy.predicted_success(threshold, level) == pytest.approx(0.5)
+
+
 def test_choice_follows_thresholds():
     policy = InterventionPolicy()  # w = 4
     thresholds = policy.level_thresholds()
@@ -146,6 +163,50 @@ def test_invalid_inputs_to_model():
         policy.predicted_success(0.3, 4)
     with pytest.raises(ValueError, match="level must be an integer"):
         policy.predicted_success(0.3, 1.0)
+
+
+# ------------------------------------------------------------------------------------ decision params
+
+
+def test_for_decisions_reproduces_the_fitted_policy():
+    trained = InterventionPolicy(PolicyConfig(explore_spread=0.25))
+    _simulate(trained, 5.0, n=1500, batch=300, seed=4, closed_loop=True)
+    params = trained.decision_params()
+    assert set(params) == {"w", "intercept", "slope"}
+    copy = InterventionPolicy.for_decisions(trained.config, params)
+    grid = [i / 400 for i in range(401)]
+    assert copy.level_thresholds() == trained.level_thresholds()
+    assert [copy.choose_level(p) for p in grid] == [trained.choose_level(p) for p in grid]
+    assert copy.predicted_success(0.2, 2) == trained.predicted_success(0.2, 2)
+    assert copy.diagnostics()["n_window"] == 0  # decisions only: the history stays with the trainer
+
+
+def test_for_decisions_defaults_clamps_and_holds():
+    config = PolicyConfig()
+    # A trainer that sends only w implies the plain calibration.
+    assert InterventionPolicy.for_decisions(config, {"w": 2.5}).decision_params() == {
+        "w": 2.5,
+        "intercept": 0.0,
+        "slope": 1.0,
+    }
+    assert InterventionPolicy.for_decisions(config).decision_params() == {"w": 4.0, "intercept": 0.0, "slope": 1.0}
+    assert InterventionPolicy.for_decisions(config, {"w": None, "slope": None}).w == 4.0
+    clamped = InterventionPolicy.for_decisions(config, {"w": 50, "intercept": -9.0, "slope": 10.0})
+    assert clamped.decision_params() == {"w": 12.0, "intercept": -4.0, "slope": 4.0}
+    held = InterventionPolicy.for_decisions(PLAIN, {"w": 3.0, "intercept": 1.0, "slope": 2.0})
+    assert held.decision_params() == {"w": 3.0, "intercept": 0.0, "slope": 1.0}
+    with pytest.raises(ValueError, match=r"unknown decision params \['bias'\]"):
+        InterventionPolicy.for_decisions(config, {"bias": 1.0})
+    with pytest.raises(ValueError, match="decision param slope must be a real number"):
+        InterventionPolicy.for_decisions(config, {"slope": "steep"})
+
+
+def test_held_calibration_is_the_plain_model():
+    policy = InterventionPolicy(PLAIN)
+    _simulate(policy, 3.0, n=1000, batch=250, seed=6, closed_loop=False)
+    assert (policy.intercept, policy.slope) == (0.0, 1.0)
+    assert policy.predicted_success(0.2, 3) == pytest.approx(_sigmoid(_logit(0.2) + policy.w * 0.75))
+    assert policy.level_thresholds()[1] == pytest.approx(_sigmoid(-policy.w * 0.25))
 
 
 # ------------------------------------------------------------------------------------ exploration
@@ -194,14 +255,40 @@ def test_exploration_draws_one_number_per_call():
 # ------------------------------------------------------------------------------------ calibration
 
 
+def _max_prediction_error(policy: InterventionPolicy, w_true: float) -> float:
+    """Largest |predicted - true| hinted success over p in [0.02, 0.5] and every hint level."""
+    grid = [0.02 + 0.48 * i / 48 for i in range(49)]
+    return max(
+        abs(policy.predicted_success(p, level) - _sigmoid(_logit(p) + w_true * policy.fraction(level)))
+        for p in grid
+        for level in range(1, policy.num_levels)
+    )
+
+
 @pytest.mark.parametrize("w_true", [2.5, 6.0])
-def test_calibration_converges_open_loop(w_true):
-    policy = InterventionPolicy()
+def test_calibration_converges_open_loop_plain_model(w_true):
+    # p is the true rate here, so the plain model is the true one: w alone is recovered closely.
+    policy = InterventionPolicy(PLAIN)
     _simulate(policy, w_true, n=4000, batch=250, seed=11, closed_loop=False)
     assert abs(policy.w - w_true) < 0.35
+    assert (policy.intercept, policy.slope) == (0.0, 1.0)  # held
     diag = policy.diagnostics()
     assert diag["n_window"] == 4000
     assert abs(diag["calibration_gap"]) < 0.02
+
+
+@pytest.mark.parametrize("w_true", [2.5, 6.0])
+def test_calibration_converges_open_loop(w_true):
+    # With the calibration fitted too, it finds p calibrated (b0 ~ 0, b1 ~ 1) and predicts the true success; w is
+    # less tightly pinned than in the plain model (hinted data never has f = 0, so b and w share some of the fit).
+    policy = InterventionPolicy()
+    _simulate(policy, w_true, n=4000, batch=250, seed=11, closed_loop=False)
+    assert abs(policy.intercept) < 0.3
+    assert abs(policy.slope - 1.0) < 0.15
+    assert abs(policy.w - w_true) < 0.8
+    # 0.04 at w_true 6 (the plain model, true here, gets 0.01): two more free parameters cost some precision
+    assert _max_prediction_error(policy, w_true) < 0.05
+    assert abs(policy.diagnostics()["calibration_gap"]) < 0.02
 
 
 @pytest.mark.parametrize("w_true", [2.5, 6.0])
@@ -215,13 +302,115 @@ def test_calibration_converges_closed_loop(w_true):
 def test_level_zero_outcomes_do_not_move_w():
     policy = InterventionPolicy()
     policy.update([(0.2, 0, False)] * 50 + [(0.8, 0, True)] * 50)
-    assert policy.w == 4.0
+    assert policy.decision_params() == {"w": 4.0, "intercept": 0.0, "slope": 1.0}
     diag = policy.diagnostics()
     assert diag["n_window"] == 0
     assert diag["n_unhinted_total"] == 100
     assert diag["unhinted_success_observed"] == pytest.approx(0.5)
     assert diag["unhinted_success_predicted"] == pytest.approx(0.5)
     assert math.isnan(diag["calibration_gap"])
+
+
+# ------------------------------------------------------------------------------------ the fit itself
+
+observations = st.lists(
+    st.tuples(probabilities, st.integers(min_value=0, max_value=3), st.booleans()), min_size=1, max_size=60
+)
+
+
+def _log_posterior_gradient(policy: InterventionPolicy) -> list[float]:
+    """d log posterior / d (b0, b1, w) at the policy's parameters, over its window (computed independently)."""
+    cfg = policy.config
+    b0, b1, w = policy.intercept, policy.slope, policy.w
+    grad = [-b0 / cfg.intercept_prior_std**2, -(b1 - 1.0) / cfg.slope_prior_std**2, -(w - 4.0) / cfg.w_prior_std**2]
+    for p, f, y in policy.state_dict()["window"]:
+        a = _logit(min(max(p, cfg.min_p), cfg.max_p))
+        resid = float(y) - _sigmoid(b0 + b1 * a + w * f)
+        grad[0] += resid
+        grad[1] += a * resid
+        grad[2] += f * resid
+    return grad
+
+
+@settings(max_examples=150, deadline=None)
+@given(obs=observations)
+def test_fit_is_the_constrained_maximum(obs):
+    # KKT conditions of the box-constrained MAP: zero gradient inside the bounds, pointing outwards at a bound.
+    policy = InterventionPolicy()
+    policy.update(obs)
+    _assert_sane(policy)
+    if not any(level for _, level, _ in obs):
+        assert policy.decision_params() == {"w": 4.0, "intercept": 0.0, "slope": 1.0}
+        return
+    cfg = policy.config
+    values = (policy.intercept, policy.slope, policy.w)
+    bounds = (cfg.intercept_bounds, cfg.slope_bounds, cfg.w_bounds)
+    tol = 1e-6 * (1 + len(obs))
+    for value, (low, high), g in zip(values, bounds, _log_posterior_gradient(policy), strict=True):
+        if value == low:
+            assert g <= tol
+        elif value == high:
+            assert g >= -tol
+        else:
+            assert abs(g) <= tol
+
+
+def test_fit_starts_anywhere_and_ends_at_the_same_maximum():
+    # The maximizer is unique: a policy loaded with far-off parameters refits to the same values.
+    data = [(0.1 + 0.02 * (i % 20), 1 + i % 3, i % 3 != 0) for i in range(300)]
+    a = InterventionPolicy()
+    a.update(data)
+    state = a.state_dict()
+    state.update(w=0.0, intercept=4.0, slope=0.25)
+    b = InterventionPolicy.from_state_dict(state)
+    a.update([(0.2, 2, True)])
+    b.update([(0.2, 2, True)])
+    for x, y in zip(a.decision_params().values(), b.decision_params().values(), strict=True):
+        assert x == pytest.approx(y, abs=1e-7)
+
+
+# ------------------------------------------------------------------------------------ preview posterior
+
+# The policy as a run uses it (tests/core/preview_world.py): it sees the preview posterior p the sessions saw at
+# their decision, never the true rate q, and learns from the (p, level, success) triples the trainer hands it.
+# Steps of 128 prompts (a real batch) over 512 problems, 30 steps, the first 12 not counted.
+_RUN = {"problems": 512, "prompts": 128, "steps": 30, "warmup": 12}
+PREVIEW_WORLDS = {
+    # R1-like: decisions at 1024 tokens, when most previews are still running (bench_signal's finish rates)
+    "hard-w4-store-k2of8-running": World(w_true=4.0, finish=(0.15, 0.03), **_RUN),
+    "hard-w3-store13-k4of16-finished": World(
+        w_true=3.0, store_prior=(1.0, 3.0), preview=(4, 4), group=(16,), finish=(1.0, 1.0), **_RUN
+    ),
+    "skewed-w3-store-k3of12": World(rates="skewed", w_true=3.0, preview=(3, 3), group=(12,), **_RUN),
+    # a first epoch that never ends: every prompt decides from Beta(1, 1), so p takes a handful of values
+    "skewed-w4-fixed11-k2to4": World(
+        rates="skewed", w_true=4.0, use_store=False, preview=(2, 4), group=(8, 16), finish=(1.0, 1.0), **_RUN
+    ),
+}
+
+
+@pytest.mark.parametrize("world", PREVIEW_WORLDS.values(), ids=PREVIEW_WORLDS.keys())
+def test_hinted_success_reaches_target_from_preview_posterior(world):
+    result = simulate(world)
+    tau = PolicyConfig().target_rate
+    assert result.hinted > 3000
+    assert abs(result.hinted_success - tau) <= 0.1
+    # Calibrated level by level, not only on average: observed minus predicted success at each hint level.
+    assert result.worst_gap() <= 0.07
+
+
+@pytest.mark.parametrize(
+    "world",
+    [PREVIEW_WORLDS["hard-w4-store-k2of8-running"], World(rates="bench_signal", finish=(0.15, 0.03), **_RUN)],
+    ids=["hard_mix", "bench_signal"],
+)
+def test_calibration_fixes_what_the_plain_model_gets_wrong(world):
+    plain, calibrated = simulate(world, PLAIN), simulate(world)
+    # The plain model can only absorb the shrinkage of p into w, which comes out well below the true effect and
+    # mispredicts the low levels; the fitted slope stretches the compressed logit(p) instead.
+    assert plain.policy.w < 0.8 * world.w_true
+    assert calibrated.policy.slope > 1.1
+    assert calibrated.worst_gap() <= 0.6 * plain.worst_gap()
 
 
 # ------------------------------------------------------------------------------------ robustness
@@ -231,6 +420,8 @@ def _assert_sane(policy: InterventionPolicy) -> None:
     cfg = policy.config
     assert math.isfinite(policy.w)
     assert cfg.w_bounds[0] <= policy.w <= cfg.w_bounds[1]
+    assert cfg.intercept_bounds[0] <= policy.intercept <= cfg.intercept_bounds[1]
+    assert cfg.slope_bounds[0] <= policy.slope <= cfg.slope_bounds[1]
 
 
 def test_empty_update_keeps_w():
@@ -256,7 +447,11 @@ def test_few_points_stay_near_prior(obs):
     policy = InterventionPolicy()
     policy.update(obs)
     _assert_sane(policy)
-    assert abs(policy.w - 4.0) <= 1.0  # within one prior std
+    cfg = policy.config
+    # within one prior std each (SEELE: a 3-parameter curve from 3 points was its worst setting)
+    assert abs(policy.w - 4.0) <= cfg.w_prior_std
+    assert abs(policy.intercept) <= cfg.intercept_prior_std
+    assert abs(policy.slope - 1.0) <= cfg.slope_prior_std
 
 
 @pytest.mark.parametrize(
@@ -275,6 +470,10 @@ def test_few_adversarial_points_move_w_at_most_sigma2_sum_f(obs):
     cfg = policy.config
     bound = cfg.w_prior_std**2 * sum(cfg.fractions[level] for _, level, _ in obs)
     assert 0.0 < abs(policy.w - cfg.w_prior_mean) <= bound + 1e-9
+    # The same stationarity bound for the calibration: |b| <= sb^2 n, |c - 1| <= sc^2 sum |logit(clamp(p))|.
+    assert abs(policy.intercept) <= cfg.intercept_prior_std**2 * len(obs) + 1e-9
+    logits = sum(abs(_logit(min(max(p, cfg.min_p), cfg.max_p))) for p, _, _ in obs)
+    assert abs(policy.slope - 1.0) <= cfg.slope_prior_std**2 * logits + 1e-9
 
 
 @pytest.mark.parametrize("success", [True, False])
@@ -309,12 +508,14 @@ def test_window_bound_holds():
     assert policy.diagnostics()["n_hinted_total"] == 140
 
 
-def test_window_forgets_old_regime():
-    policy = InterventionPolicy(PolicyConfig(window=2000))
+@pytest.mark.parametrize("config", [PLAIN, PolicyConfig()], ids=["plain", "calibrated"])
+def test_window_forgets_old_regime(config):
+    policy = InterventionPolicy(dataclasses.replace(config, window=2000))
     _simulate(policy, 2.0, n=2000, batch=500, seed=1, closed_loop=False)
-    assert abs(policy.w - 2.0) < 0.5
+    assert _max_prediction_error(policy, 2.0) < 0.05
     _simulate(policy, 7.0, n=2000, batch=500, seed=2, closed_loop=False)
-    assert abs(policy.w - 7.0) < 0.6
+    assert _max_prediction_error(policy, 7.0) < 0.05  # nothing of the w = 2 regime left in the window
+    assert policy.w > 6.0
 
 
 @pytest.mark.parametrize(
@@ -359,7 +560,8 @@ def test_state_round_trip_is_exact():
     assert json.loads(text) == state  # JSON-serializable with no loss
     restored = InterventionPolicy.from_state_dict(json.loads(text))
     assert restored.state_dict() == state
-    assert restored.w == policy.w
+    assert restored.decision_params() == policy.decision_params()
+    assert policy.slope != 1.0 and policy.intercept != 0.0  # the calibration was fitted and travels
     assert restored.config == policy.config
     assert restored.diagnostics() == policy.diagnostics()  # no NaN here: both kinds of outcome were seen
     grid = [i / 200 for i in range(201)]
@@ -391,6 +593,51 @@ def test_load_state_keep_config():
     assert target.w == 4.5  # clamped to the kept bounds
     state = target.state_dict()
     assert state["window"] == source.state_dict()["window"][-100:]
+    assert target.slope == source.slope and target.intercept == source.intercept
+
+
+def test_load_state_keep_config_clamps_or_holds_the_calibration():
+    source = InterventionPolicy.for_decisions(PolicyConfig(), {"w": 4.0, "intercept": -2.0, "slope": 3.0})
+    target = InterventionPolicy(PolicyConfig(intercept_prior_std=0.0, slope_bounds=(0.5, 2.0)))
+    target.load_state_dict(source.state_dict(), keep_config=True)
+    assert target.intercept == 0.0  # held by the kept config
+    assert target.slope == 2.0  # clamped to the kept bounds
+
+
+def _version_1_state() -> dict:
+    """A state as the plain-model code (state version 1) wrote it: w only, a config without the calibration keys."""
+    config = {key: value for key, value in PolicyConfig().to_dict().items() if "intercept" not in key}
+    config = {key: value for key, value in config.items() if "slope" not in key}
+    return {
+        "version": 1,
+        "config": config,
+        "w": 3.1,
+        "window": [[0.2, 0.5, True], [0.1, 0.75, False], [0.3, 0.25, True]],
+        "counters": {
+            "n_updates": 2,
+            "n_refits": 2,
+            "n_hinted": 3,
+            "n_hinted_success": 2,
+            "n_unhinted": 1,
+            "n_unhinted_success": 1,
+            "unhinted_p_sum": 0.6,
+        },
+    }
+
+
+@pytest.mark.parametrize("keep_config", [False, True])
+def test_version_1_state_still_loads(keep_config):
+    policy = InterventionPolicy()
+    policy.load_state_dict(_version_1_state(), keep_config=keep_config)
+    # The model it was fitted under: intercept 0, slope 1, its w.
+    assert policy.decision_params() == {"w": 3.1, "intercept": 0.0, "slope": 1.0}
+    assert policy.config == PolicyConfig()
+    assert policy.predicted_success(0.2, 2) == pytest.approx(_sigmoid(_logit(0.2) + 3.1 * 0.5))
+    assert policy.state_dict()["version"] == 2
+    assert InterventionPolicy.from_state_dict(_version_1_state()).w == 3.1
+    policy.update([(0.2, 1, True)])  # the next refit fits all three
+    assert policy.diagnostics()["n_window"] == 4
+    assert policy.slope != 1.0 and policy.intercept != 0.0
 
 
 def _good_state() -> dict:
@@ -402,6 +649,11 @@ def _good_state() -> dict:
     [
         (lambda s: s.pop("w"), r"missing keys \['w'\]"),
         (lambda s: s.update(version=99), "unsupported policy state version 99"),
+        (lambda s: s.update(version=True), "unsupported policy state version True"),
+        (lambda s: s.pop("slope"), r"missing keys \['slope'\]"),
+        (lambda s: s.update(intercept=float("nan")), "intercept must be finite"),
+        (lambda s: s.update(slope=9.0), r"slope \(9.0\) lies outside slope_bounds"),
+        (lambda s: s.update(intercept="0"), "intercept must be a real number"),
         (lambda s: s.update(w=float("nan")), "w must be finite"),
         (lambda s: s.update(w=50.0), "outside w_bounds"),
         (lambda s: s.update(window="oops"), "window must be a list"),
@@ -444,6 +696,9 @@ def test_config_defaults_are_valid_and_round_trip():
     assert PolicyConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
     # Lists (JSON, OmegaConf) are accepted for the tuple fields.
     assert PolicyConfig(fractions=[0.0, 0.5], w_bounds=[0.0, 8.0]).fractions == (0.0, 0.5)
+    listed = PolicyConfig(intercept_bounds=[-2, 2], slope_bounds=[0.5, 3])
+    assert (listed.intercept_bounds, listed.slope_bounds) == ((-2, 2), (0.5, 3))
+    assert PolicyConfig.from_dict(listed.to_dict()) == listed
 
 
 @pytest.mark.parametrize(
@@ -469,6 +724,13 @@ def test_config_defaults_are_valid_and_round_trip():
         ({"min_p": 0.0}, "0 < min_p < max_p < 1"),
         ({"min_p": 0.6, "max_p": 0.4}, "0 < min_p < max_p < 1"),
         ({"explore_spread": 1.5}, r"explore_spread is a probability in \[0, 1\]"),
+        ({"intercept_prior_std": -1.0}, "intercept_prior_std must be >= 0"),
+        ({"slope_prior_std": float("nan")}, "slope_prior_std must be finite"),
+        ({"intercept_bounds": (1.0, 2.0)}, r"intercept_bounds must .* contain the prior mean 0.0"),
+        ({"slope_bounds": (1.5, 3.0)}, r"slope_bounds must .* contain the prior mean 1.0"),
+        ({"slope_bounds": (2.0, 0.5)}, "slope_bounds must satisfy low < high"),
+        ({"slope_bounds": (0.0, 2.0)}, "slope_bounds low must be > 0"),
+        ({"intercept_bounds": "wide"}, "intercept_bounds must be a pair"),
     ],
 )
 def test_malformed_config_raises(kwargs, match):

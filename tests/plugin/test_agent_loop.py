@@ -523,3 +523,20 @@ def test_pdai_reward_manager_names_are_the_plugins():
     from verl_pdai.plugin.reward_manager import NAME, PdaiStepwiseRewardManager
 
     assert PDAI_REWARD_MANAGERS == (NAME, PdaiStepwiseRewardManager.__name__)
+
+
+def test_sessions_decide_with_the_policy_params_the_trainer_sent(config, tokenizer):
+    """``pdai_policy_params`` (w, intercept, slope) is the fitted model the rollout must decide with; it wins over
+    the bare ``pdai_policy_w`` of an earlier trainer."""
+    levels = {}
+    for name, w in (("strong", 12.0), ("weak", 0.5)):
+        server = ScriptedServer(tokenizer, scripts(Script(WRONG_LONG), Script(WRONG_LONG, AFTER_HINT)), 0.0005)
+        worker = HarnessWorker(config, tokenizer, server)
+        row = math_row(PROBLEM, "10", SOLUTION, prior={"alpha": 1, "beta": 4})
+        row[F.POLICY_W_FIELD] = 4.0  # ignored: the params column is the whole model
+        row[F.POLICY_PARAMS_FIELD] = {"w": w, "intercept": 0.0, "slope": 1.0}
+        outputs = run_group(worker, f"params-{name}", row)
+        levels[name] = {info_of(o)[F.HINT_LEVEL_FIELD] for o in outputs[K:]}
+    # a hint that lifts success a lot (large w) needs a low level to reach tau; a weak one needs the top level
+    assert max(levels["strong"]) < min(levels["weak"])
+    assert levels["weak"] == {3}

@@ -377,6 +377,8 @@ def test_priors_injected_from_the_store_reach_the_agent_loop(step):
     for pid, prior in zip(ids, priors, strict=True):
         assert prior == {"alpha": expected[pid][0], "beta": expected[pid][1]}
     assert tu.get(prompt_batch, F.POLICY_W_FIELD) == [4.0, 4.0]  # PolicyConfig.w_init
+    # the whole fitted model travels with the prompt: the rollout decides with what the trainer fitted
+    assert tu.get(prompt_batch, F.POLICY_PARAMS_FIELD) == [{"w": 4.0, "intercept": 0.0, "slope": 1.0}] * 2
     # the agent loop decided from exactly these priors: they arrived as its keyword arguments
     rows = step["rows"]
     for extra, pid in zip(rows["extra_fields"], rows["pdai_problem_id"], strict=True):

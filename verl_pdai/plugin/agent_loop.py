@@ -318,13 +318,13 @@ class PdaiHintAgentLoop(AgentLoopBase):
         return decision
 
     def _policy(self, kwargs: dict[str, Any]) -> InterventionPolicy:
-        """The policy with the calibration weight the trainer handed to this prompt (``pdai_policy_w``)."""
-        config = self.policy_config
-        w = kwargs.get(F.POLICY_W_FIELD)
-        if w is not None:
-            low, high = config.w_bounds
-            config = dataclasses.replace(config, w_init=min(high, max(low, float(w))))
-        return InterventionPolicy(config)
+        """The policy as the trainer fitted it for this prompt: ``pdai_policy_params`` (w, intercept, slope), or a
+        bare ``pdai_policy_w`` (a trainer of an earlier version) with the fresh intercept and slope."""
+        params = kwargs.get(F.POLICY_PARAMS_FIELD)
+        if not isinstance(params, dict):
+            w = kwargs.get(F.POLICY_W_FIELD)
+            params = {"w": w} if w is not None else {}
+        return InterventionPolicy.for_decisions(self.policy_config, params)
 
     def _hints(self, uid: str, kwargs: dict[str, Any]) -> HintSet:
         shared = self.board.shared(uid)

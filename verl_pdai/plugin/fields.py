@@ -22,6 +22,8 @@ HINT_SPANS_FIELD = "pdai_hint_spans"
 # prompt fields the trainer (or the dataset's extra_info) provides to the rollout
 PRIOR_FIELD = "pdai_prior"  # {"alpha": a, "beta": b}: Beta prior of the policy's unassisted success rate
 POLICY_W_FIELD = "pdai_policy_w"  # the intervention policy's current calibration weight w
+# {"w", "intercept", "slope"}: everything the rollout needs to decide as the trainer's fitted policy does
+POLICY_PARAMS_FIELD = "pdai_policy_params"
 
 # extra fields of every pdai_hint output (same keys for every session)
 ROLE_FIELD = "pdai_role"  # preview | main | validation

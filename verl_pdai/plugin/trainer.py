@@ -9,8 +9,9 @@ process: the ``verl.plugins`` entry point does it (or ``VERL_USE_EXTERNAL_MODULE
 * it owns the :class:`~verl_pdai.core.store.DifficultyStore` and the
   :class:`~verl_pdai.core.policy.InterventionPolicy`;
 * ``_next_train_batch``: every training prompt gets ``pdai_prior`` (the store's Beta posterior), ``pdai_policy_w``
-  (the policy's current w) and ``pdai_problem_id`` as per-row non-tensor columns, so they travel with the batch
-  to the rollout workers (agent-loop kwargs) and back through TransferQueue;
+  (the policy's current w), ``pdai_policy_params`` (w, intercept, slope: what the rollout decides with) and
+  ``pdai_problem_id`` as per-row non-tensor columns, so they travel with the batch to the rollout workers
+  (agent-loop kwargs) and back through TransferQueue;
 * ``_compute_advantage``: with ``algorithm.adv_estimator=epgrpo`` the advantage is computed here from the hint
   levels, hint spans and step rewards stored in TransferQueue (verl's estimator interface cannot pass them); any
   other estimator runs verl's method unchanged. Then the store and the policy learn from the batch and
@@ -133,7 +134,8 @@ class PdaiTrainerMixin:
         return batch
 
     def pdai_inject(self, batch: TensorDict) -> None:
-        """Add ``pdai_prior``, ``pdai_policy_w`` and ``pdai_problem_id`` to every row of a training batch.
+        """Add ``pdai_prior``, ``pdai_policy_w``, ``pdai_policy_params`` and ``pdai_problem_id`` to every row of a
+        training batch.
 
         Per-row ``NonTensorStack`` columns (``tu.assign_non_tensor_stack``): verl's rollout worker turns each row of
         a stack into a keyword argument of the agent loop, and stores it with the trajectory in TransferQueue
@@ -153,6 +155,8 @@ class PdaiTrainerMixin:
             ids.append(pid)
         tu.assign_non_tensor_stack(batch, F.PRIOR_FIELD, priors)
         tu.assign_non_tensor_stack(batch, F.POLICY_W_FIELD, [float(self.pdai_policy.w)] * n)
+        params = {k: float(v) for k, v in self.pdai_policy.decision_params().items()}
+        tu.assign_non_tensor_stack(batch, F.POLICY_PARAMS_FIELD, [dict(params) for _ in range(n)])
         tu.assign_non_tensor_stack(batch, PROBLEM_ID_FIELD, ids)
 
     # ------------------------------------------------------------------ advantage
