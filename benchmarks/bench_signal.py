@@ -6,7 +6,7 @@ reference solution. Everything else is the project's real code: the EPRLI regime
 session with ``verl_pdai.core.injection.decide`` (a ``PreviewSnapshot``, the prior from a real
 ``DifficultyStore``, a real ``InterventionPolicy``, ``HintSet``s built by ``build_hints``), updates the store and
 refits the policy after each step the way ``verl_pdai.plugin.trainer`` does, and all three regimes compute their
-advantages with ``compute_epgrpo_advantage`` (per-level baselines for EPRLI; without hints it equals verl's
+advantages with ``compute_epgrpo_advantage`` (whole-group baseline; without hints it equals verl's
 ``grpo``). A rollout "carries signal" when one of its model-written tokens gets a non-zero advantage; a group
 is "informative" when one of its rollouts does.
 

@@ -109,7 +109,7 @@ def test_process_part_is_clipped_below_the_smallest_outcome_magnitude():
     parts = compute_epgrpo_parts(scores, ones(n, 2), ["g"] * n, None, None, rewards, steps, process_cap=0.2)
     smallest = parts.outcome_per_row.abs().min().item()
     assert smallest < 0.2
-    assert parts.process.abs().max().item() <= 0.5 * smallest + 1e-7
+    assert parts.process.abs().max().item() <= 0.5 * smallest + 1e-6  # process = advantages - outcome, float32
     adv = parts.advantages
     assert bool((adv[0] > 0).all()) and bool((adv[1:] < 0).all())
 
