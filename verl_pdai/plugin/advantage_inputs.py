@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from verl_pdai.core.advantage import BASELINES, dense_step_rewards
+from verl_pdai.core.config_values import as_float
 from verl_pdai.plugin.fields import HINT_FRACTION_FIELD, HINT_LEVEL_FIELD, HINT_SPANS_FIELD, decode_list
 
 NAME = "epgrpo"
@@ -105,7 +106,7 @@ def epgrpo_inputs(fields: Mapping[str, Any], token_level_rewards: torch.Tensor) 
         starts = [_first_hint_start(spans) for spans in column(HINT_SPANS_FIELD)]
         out["pdai_hint_start"] = torch.tensor(starts, dtype=torch.long, device=device)
     if OUTCOME_FIELD in fields:
-        outcomes = [_number(v, key=OUTCOME_FIELD) for v in column(OUTCOME_FIELD)]
+        outcomes = [as_float(f"field {OUTCOME_FIELD!r}", v) for v in column(OUTCOME_FIELD)]
         out["pdai_outcome_scores"] = torch.tensor(outcomes, dtype=token_level_rewards.dtype, device=device)
     if STEP_SCORES_FIELD in fields and STEP_TOKEN_ENDS_FIELD in fields:
         if OUTCOME_FIELD not in fields:
@@ -119,16 +120,6 @@ def epgrpo_inputs(fields: Mapping[str, Any], token_level_rewards: torch.Tensor) 
         out["pdai_step_rewards"] = rewards
         out["pdai_step_mask"] = mask
     return out
-
-
-def _number(value: object, *, key: str) -> float:
-    try:
-        number = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        raise ValueError(f"field {key!r} must hold numbers, got {value!r}") from None
-    if not np.isfinite(number):
-        raise ValueError(f"field {key!r} must be finite, got {value!r}")
-    return number
 
 
 def _fraction(value: object) -> float:
