@@ -674,3 +674,34 @@ def test_a_failing_ledger_never_stops_the_advantage_step(step, tokenizer, caplog
     assert "training goes on" in caplog.text
     rows = read_rows(tq, batch, ["advantages"])
     assert torch.isfinite(rows["advantages"]).all() and metrics["pdai/store/batch_trials"] == 6
+
+
+def test_drop_unscored_takes_a_response_out_of_the_statistics_and_the_loss(step, tq_session):
+    """``pdai.drop_unscored``: a response the reward could not score gets advantage 0 and zero response and loss
+    masks in TransferQueue (verl's engines normalise by loss_mask). Runs the advantage step again on the same
+    batch, so it is the module's last test."""
+    import dataclasses
+
+    from tensordict import TensorDict
+    from verl.utils import tensordict_utils as tu
+
+    tq, trainer, batch = tq_session, step["trainer"], step["batch"]
+    extras = [dict(e) for e in tu.get(tq.kv_batch_get(keys=batch.keys, partition_id=batch.partition_id,
+                                                      select_fields=["extra_fields"]), "extra_fields")]  # fmt: skip
+    dropped = next(i for i, e in enumerate(extras) if e.get(F.ROLE_FIELD) == "main")
+    info = dict(extras[dropped]["reward_extra_info"])
+    info["unscored"] = True
+    extras[dropped]["reward_extra_info"] = info
+    fields = TensorDict({}, batch_size=len(extras))
+    tu.assign_non_tensor_stack(fields, "extra_fields", extras)
+    tq.kv_batch_put(keys=batch.keys, partition_id=batch.partition_id, fields=fields)
+    trainer.pdai_settings = dataclasses.replace(trainer.pdai_settings, drop_unscored=True)
+    metrics: dict = {}
+    trainer._compute_advantage(batch, metrics)
+    rows = read_rows(tq, batch, ["advantages", "response_mask", "loss_mask"])
+    assert bool((rows["advantages"][dropped] == 0).all())
+    assert bool((rows["response_mask"][dropped] == 0).all()) and bool((rows["loss_mask"][dropped] == 0).all())
+    others = [i for i in range(len(extras)) if i != dropped]
+    assert torch.equal(rows["loss_mask"][others], rows["response_mask"][others])
+    assert bool((step["rows"]["response_mask"][others] == rows["response_mask"][others]).all())
+    assert metrics["pdai/reward/unscored"] == 1.0 and metrics["pdai/reward/dropped"] == 1.0
