@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from verl_pdai.core.answers import accepted_answers
 from verl_pdai.core.bounded import shared_scorer
 from verl_pdai.core.scoring import ScoreResult, StepwiseConfig
 from verl_pdai.plugin.fields import extra_info_of, reference_solution_of
@@ -62,7 +63,7 @@ def compute_score(
     problem = None
     if isinstance(extra_info, Mapping):  # verl's stock managers pass no prompt: a row may carry its question
         problem = next((str(extra_info[k]) for k in ("question", "problem") if extra_info.get(k)), None)
-    result = score(
-        solution_str, ground_truth, reference_solution_of(extra_info), config=kwargs or None, problem=problem
-    )
+    # any accepted answer counts: prepared rows keep the first in ground_truth, all in extra_info.answers
+    truth = accepted_answers(ground_truth, extra_info) or ground_truth
+    result = score(solution_str, truth, reference_solution_of(extra_info), config=kwargs or None, problem=problem)
     return {"score": result.score, **extra_info_of(result, None)}

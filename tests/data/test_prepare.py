@@ -14,7 +14,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from verl_pdai.api import score
+from verl_pdai.api import compute_score, score
 from verl_pdai.cli import main
 from verl_pdai.data.rows import INSTRUCTION, SetReport, adapt_rows, level_prior, normalized_problem, verl_rows
 from verl_pdai.data.sources import hendrycks_math, olympiadbench, schema_of
@@ -39,13 +39,16 @@ def prepared(tmp_path_factory):
 
 
 def test_every_file_has_verl_rows(prepared):
-    _, tables, _ = prepared
+    out, tables, _ = prepared
     assert set(tables) == {"train", *BENCHMARKS}
+    schemas = {stem: pq.read_schema(out / f"{stem}.parquet") for stem in tables}
     for stem, rows in tables.items():
         split = "train" if stem == "train" else "test"
-        types = {type(row["reward_model"]["ground_truth"]) for row in rows}
-        assert len(types) == 1, (stem, types)  # one ground-truth type per file (parquet cannot mix)
+        # one schema for every file: verl concatenates the files, and a column of another type fails there
+        assert schemas[stem].equals(schemas["train"]), stem
         for index, row in enumerate(rows):
+            truth, answers = row["reward_model"]["ground_truth"], row["extra_info"]["answers"]
+            assert isinstance(truth, str) and answers[0] == truth and len(set(answers)) == len(answers)
             assert set(row) == COLUMNS and row["ability"] == "math"
             (message,) = row["prompt"]
             assert message["role"] == "user" and message["content"].endswith(" " + INSTRUCTION)
@@ -103,11 +106,13 @@ def test_benchmark_quirks_and_answers_the_checker_accepts(prepared):
     assert amc == {"amc/0": "142", "amc/1": "2", "amc/2": "2.5"}
     for stem, rows in tables.items():
         for row in rows:
-            truth = row["reward_model"]["ground_truth"]
-            first = truth[0] if isinstance(truth, list) else truth
-            assert score(f"The answer is $\\boxed{{{first}}}$.", truth).acc == 1.0, (stem, truth)
-    minerva = [row["reward_model"]["ground_truth"] for row in tables["minerva"]]
-    assert all(isinstance(t, list) and all(not a.endswith("\n") for a in t) for t in minerva)
+            truth, info = row["reward_model"]["ground_truth"], row["extra_info"]
+            for answer in info["answers"]:  # any accepted answer, through verl's custom-reward route
+                text = f"The answer is $\\boxed{{{answer}}}$."
+                assert compute_score(stem, text, truth, info)["acc"] == 1.0, (stem, answer)
+    minerva = [row["extra_info"]["answers"] for row in tables["minerva"]]
+    assert minerva == [["5"], ["3", "3.0"], ["3600"]]  # the raw list answers, trailing newlines stripped
+    assert [row["reward_model"]["ground_truth"] for row in tables["minerva"]] == ["5", "3", "3600"]
     aime = {row["reward_model"]["ground_truth"] for row in tables["aime2024"]}
     assert "025" in aime and score("$\\boxed{25}$", "025").acc == 1.0  # zero-padded: compared as numbers
 
@@ -139,7 +144,7 @@ def test_hendrycks_math_takes_the_answer_from_the_solution_and_the_level():
     problems = adapt_rows("math", hendrycks_math, rows, report)
     assert [p.answers for p in problems] == [("5",), ("2",)] and report.dropped == {"no_answer": 1}
     written = verl_rows("math", problems, "train", report)
-    assert written[0]["extra_info"]["pdai_prior"] == level_prior(2) and "pdai_prior" not in written[1]["extra_info"]
+    assert written[0]["extra_info"]["pdai_prior"] == level_prior(2) and written[1]["extra_info"]["pdai_prior"] is None
 
 
 def test_repeated_source_ids_stay_unique():

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import re
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -52,6 +53,8 @@ __all__ = [
     "split_thinking",
     "extract_final_answer",
     "ground_truth_candidates",
+    "accepted_answers",
+    "ANSWERS_FIELD",
     "normalize_answer",
     "quick_equivalent",
     "answers_equivalent",
@@ -66,6 +69,25 @@ MAX_VERIFY_CHARS = 1_000
 MAX_NESTING = 40
 # Longer predictions skip normalization and math-verify entirely (nothing that long is a final answer).
 _MAX_ANSWER_CHARS = 50_000
+
+# extra_info key of every accepted answer of a prepared row (docs/data.md): reward_model.ground_truth holds only the
+# first, as a string, so that every data file has the same column types and verl can concatenate them.
+ANSWERS_FIELD = "answers"
+
+
+def accepted_answers(ground_truth: object, extra_info: object = None) -> list[str]:
+    """Every accepted answer of a row: ``ground_truth``'s candidates, then ``extra_info["answers"]``'s new ones.
+
+    Rows written before ``extra_info.answers`` existed (a list ``ground_truth``) give the same candidates as
+    before; a row without either gives []. Never raises.
+    """
+    out = ground_truth_candidates(ground_truth)
+    more = extra_info.get(ANSWERS_FIELD) if isinstance(extra_info, Mapping) else None
+    for candidate in ground_truth_candidates(more) if more is not None else []:
+        if candidate not in out:
+            out.append(candidate)
+    return out
+
 
 # Plain rational literals the fast path reads exactly (plain decimals use normalization's _DECIMAL_RE).
 _SCI_RE = re.compile(r"([+-]?(?:\d+(?:\.\d*)?|\.\d+))[eE]([+-]?\d{1,3})")

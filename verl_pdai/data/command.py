@@ -41,16 +41,27 @@ def _spec(text: str, samples: bool) -> tuple[str, str]:
     return name, schema_of(name).hub_id
 
 
+def _check_out(out: Path) -> None:
+    """``--out`` must be a folder or not exist yet; a file there (or above it) would fail late, with a traceback."""
+    for folder in (out, *out.parents):
+        if folder.is_dir():
+            return
+        if folder.exists():
+            where = f"--out {out}" if folder == out else f"{folder}, a parent folder of --out {out},"
+            raise ValueError(f"{where} is a file, not a folder: pass a folder for the parquet files (--out DIR)")
+
+
 def prepare_command(args: argparse.Namespace) -> int:
     from verl_pdai.data.prepare import prepare
 
     try:
+        _check_out(args.out)
         train = _spec(args.train or TRAIN_DEFAULT, args.samples)
         evals = [_spec(text, args.samples) for text in (args.eval if args.eval is not None else EVAL_DEFAULTS)]
         if args.max_train is not None and args.max_train < 1:
             raise ValueError("--max-train must be at least 1")
         report = prepare(train, evals, args.out, max_train=args.max_train)
-    except (ValueError, FileNotFoundError) as exc:
+    except (ValueError, OSError) as exc:  # OSError: unreadable files, a full disk, no permission to write --out
         print(f"verl-pdai prepare-data: error: {exc}", file=sys.stderr)
         return 2
     print(json.dumps(report["totals"], indent=1))

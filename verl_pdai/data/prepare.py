@@ -26,6 +26,20 @@ def _print_table(reports: list[SetReport]) -> None:
         print(f"{r.name:<14} {r.read:>7} {r.written:>7} {dropped:>7} {removed:>8} {coverage:>9} {r.with_prior:>6}")
 
 
+def _empty_message(report: SetReport, training: bool) -> str:
+    """Why a set has no usable rows, with what to do about it."""
+    if not report.read:
+        why = "the source has no rows"
+    else:
+        lost = {**dict(report.dropped), **{f"decontaminated_{k}": v for k, v in report.decontaminated.items()}}
+        why = f"all {report.read} rows were dropped {dict(sorted(lost.items()))}"
+    option = "--train NAME=PATH" if training else "--eval NAME=PATH"
+    return (
+        f"{report.name}: no usable rows ({why}); nothing was written. Give a non-empty file in the {report.name} "
+        f"raw schema of docs/data.md with {option}"
+    )
+
+
 def prepare(
     train: tuple[str, str], evals: list[tuple[str, str]], out: Path, *, max_train: int | None = None
 ) -> dict[str, object]:
@@ -44,6 +58,11 @@ def prepare(
     outputs = {"train": verl_rows(train[0], train_problems, "train", train_report)}
     for name, (problems, report) in eval_sets.items():
         outputs[name] = verl_rows(name, problems, "test", report)
+    # a 0-row file is not a data set: verl's loader yields no batch (train) or no score (benchmark), so fail here,
+    # before anything is written, rather than after a launch
+    for stem, report in (("train", train_report), *((n, r) for n, (_, r) in eval_sets.items())):
+        if not outputs[stem]:
+            raise ValueError(_empty_message(report, stem == "train"))
     for file_stem, rows in outputs.items():
         write_parquet(rows, Path(out) / f"{file_stem}.parquet")
     reports = [train_report, *(report for _, report in eval_sets.values())]

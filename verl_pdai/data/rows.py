@@ -1,8 +1,13 @@
 """From raw problems to verl rows: dedupe, decontamination, difficulty priors, counts. Pure (no I/O, no verl).
 
 verl row (docs/data.md): ``data_source``, ``prompt`` (one user message: the problem + DeepScaleR's instruction),
-``ability``, ``reward_model`` {``style``, ``ground_truth``}, ``extra_info`` {``split``, ``index``, ``problem_id``,
-``reference_solution``, ``level``, ``pdai_prior`` (only where the source has a level)}.
+``ability``, ``reward_model`` {``style``, ``ground_truth`` (the first accepted answer, always a string)},
+``extra_info`` {``split``, ``index``, ``problem_id``, ``reference_solution``, ``level`` (null without one),
+``answers`` (every accepted answer, the ground truth first), ``pdai_prior`` ({alpha, beta}, null without a level)}.
+
+Every file, train and benchmarks alike, has these same keys with the same types (``io.verl_row_schema()``): verl
+concatenates ``data.val_files`` with ``datasets.concatenate_datasets``, which fails when one file's column has
+another type (a list ground truth next to a string one).
 """
 
 from __future__ import annotations
@@ -112,25 +117,26 @@ def verl_rows(name: str, problems: list[RawProblem], split: str, report: SetRepo
         base = f"{name}/{problem.source_id}"
         used[base] += 1
         problem_id = base if used[base] == 1 else f"{base}#{used[base]}"
-        truth: object = list(problem.answers) if problem.answer_is_list else problem.answers[0]
+        # every key in every row, null where a source lacks it: a key present in some files only is a column
+        # the others lack, and datasets cannot concatenate them
+        prior = level_prior(problem.level)
         extra: dict[str, object] = {
             "split": split,
             "index": index,
             "problem_id": problem_id,
             "reference_solution": problem.solution,
             "level": problem.level,
+            "answers": list(problem.answers),
+            "pdai_prior": prior,
         }
-        prior = level_prior(problem.level)
-        if prior is not None:
-            extra["pdai_prior"] = prior
-            report.with_prior += 1
+        report.with_prior += prior is not None
         report.with_solution += bool(problem.solution)
         rows.append(
             {
                 "data_source": name,
                 "prompt": [{"role": "user", "content": f"{problem.problem} {INSTRUCTION}"}],
                 "ability": "math",
-                "reward_model": {"style": "rule", "ground_truth": truth},
+                "reward_model": {"style": "rule", "ground_truth": problem.answers[0]},
                 "extra_info": extra,
             }
         )

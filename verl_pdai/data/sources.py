@@ -28,7 +28,6 @@ class RawProblem:
     solution: str  # reference solution for hints; "" when the source has none
     source_id: str  # the row's own id where the source has one, else its index
     level: int | None = None  # the source's difficulty level, 1 (easy) .. 5 (hard)
-    answer_is_list: bool = False  # the source gives several acceptable answers: keep them as a list
     solution_too_long: bool = False  # the source had a reference over MAX_SOLUTION_CHARS: dropped, not cut
 
 
@@ -51,7 +50,7 @@ def _level(value: object) -> int | None:
 
 
 def _problem(
-    problem: str, answers: object, solution: str, source_id: object, level: int | None = None, listed: bool = False
+    problem: str, answers: object, solution: str, source_id: object, level: int | None = None
 ) -> RawProblem | str:
     """The checks every schema shares: bounded sizes and a parseable answer; a string is the drop reason."""
     if not problem:
@@ -64,7 +63,7 @@ def _problem(
     if any(len(c) > MAX_ANSWER_CHARS for c in candidates):
         return "answer_too_long"
     too_long = len(solution) > MAX_SOLUTION_CHARS  # cannot be a hint; the problem itself stays
-    return RawProblem(problem, candidates, "" if too_long else solution, str(source_id), level, listed, too_long)
+    return RawProblem(problem, candidates, "" if too_long else solution, str(source_id), level, too_long)
 
 
 def deepscaler(row: Mapping[str, object], index: int) -> RawProblem | str:
@@ -99,13 +98,11 @@ def amc(row: Mapping[str, object], index: int) -> RawProblem | str:
 def minerva(row: Mapping[str, object], index: int) -> RawProblem | str:
     answer = row.get("answer")
     answers = [a.strip() for a in answer] if isinstance(answer, (list, tuple)) else answer
-    return _problem(_text(row, "question"), answers, _text(row, "solution"), row.get("id", index), listed=True)
+    return _problem(_text(row, "question"), answers, _text(row, "solution"), row.get("id", index))
 
 
 def olympiadbench(row: Mapping[str, object], index: int) -> RawProblem | str:
-    return _problem(
-        _text(row, "question"), row.get("final_answer"), _text(row, "solution"), row.get("id", index), listed=True
-    )
+    return _problem(_text(row, "question"), row.get("final_answer"), _text(row, "solution"), row.get("id", index))
 
 
 @dataclass(frozen=True)

@@ -81,7 +81,22 @@ def _plain(value: object) -> object:
     return value
 
 
-def ground_truth_of(reward_model: object) -> GroundTruth:
+def ground_truth_of(reward_model: object, extra_info: object = None) -> GroundTruth:
+    """The row's ground truth; with the other accepted answers of ``extra_info.answers`` (docs/data.md) a list of
+    every one of them, the ground truth first, so that any of them is graded correct, as in training."""
+    from verl_pdai.core.answers import ANSWERS_FIELD, accepted_answers
+
+    truth = _ground_truth(reward_model)
+    more = _plain(extra_info.get(ANSWERS_FIELD)) if isinstance(extra_info, Mapping) else None
+    if more is None:
+        return truth
+    answers = accepted_answers(truth, {ANSWERS_FIELD: more})
+    if answers == accepted_answers(truth):  # nothing new: keep the ground truth as the file gives it
+        return truth
+    return answers
+
+
+def _ground_truth(reward_model: object) -> GroundTruth:
     if not isinstance(reward_model, Mapping):
         return None
     value = _plain(reward_model.get("ground_truth"))
@@ -128,7 +143,7 @@ def read_problems(benchmark: str, path: Path, limit: int | None = None) -> list[
                 benchmark=benchmark,
                 problem_id=problem_id,
                 prompt=_prompt_of(row.get("prompt"), f"{path} row {index}"),
-                ground_truth=ground_truth_of(row.get("reward_model")),
+                ground_truth=ground_truth_of(row.get("reward_model"), extra),
                 data_source=str(row.get("data_source") or benchmark),
             )
         )

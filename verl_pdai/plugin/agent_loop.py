@@ -30,7 +30,7 @@ from uuid import uuid4
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from verl.experimental.agent_loop.agent_loop import AgentLoopBase, AgentLoopOutput, register
 
-from verl_pdai.core.answers import split_thinking
+from verl_pdai.core.answers import accepted_answers, split_thinking
 from verl_pdai.core.bounded import shared_scorer
 from verl_pdai.core.hints import HintSet, build_hints
 from verl_pdai.core.injection import Decision, InjectionConfig, decide, preview_checker_config, prior_of
@@ -384,6 +384,8 @@ class PdaiHintAgentLoop(AgentLoopBase):
         ground_truth = reward_model.get("ground_truth")
         if ground_truth is None:
             return None
+        # every accepted answer, as the reward reads them (extra_info.answers)
+        ground_truth = accepted_answers(ground_truth, kwargs.get("extra_info")) or ground_truth
         tokenizer, ids, hint_span = self.tokenizer, list(response.ids), response.hint_span
         spans = await asyncio.get_running_loop().run_in_executor(
             None, lambda: self._mapper_of(tokenizer).decode_model_written(ids, [hint_span] if hint_span else None)

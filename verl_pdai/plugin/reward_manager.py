@@ -15,6 +15,7 @@ from verl import DataProto
 from verl.experimental.reward_loop.reward_manager import register
 from verl.experimental.reward_loop.reward_manager.base import RewardManagerBase
 
+from verl_pdai.core.answers import accepted_answers
 from verl_pdai.core.bounded import shared_scorer
 from verl_pdai.core.scoring import StepwiseConfig
 from verl_pdai.core.tokens import DecodedSpan, TokenTextMapper, char_ends_to_token_ends, normalize_spans
@@ -58,6 +59,8 @@ class PdaiStepwiseRewardManager(RewardManagerBase):
         reward_model = item.non_tensor_batch.get("reward_model")
         # a row without a ground truth scores no outcome (steps still count) rather than failing the batch
         ground_truth = reward_model.get("ground_truth") if isinstance(reward_model, dict) else None
+        # any accepted answer counts: prepared rows keep the first in ground_truth, all in extra_info.answers
+        ground_truth = accepted_answers(ground_truth, extra_info) or ground_truth
         result = await self.scorer.ascore(
             [span.text for span in spans], ground_truth, reference_solution_of(extra_info), given_texts=given
         )
