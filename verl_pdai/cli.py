@@ -8,6 +8,7 @@ import importlib
 import importlib.metadata
 import importlib.util
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -23,6 +24,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "verl_pdai.evaluation.command",
     "verl_pdai.ledger.command",
     "verl_pdai.recipes.command",
+    "verl_pdai.rehearsal.command",
     "verl_pdai.report.command",
 )
 
@@ -40,6 +42,26 @@ def _component_path(component: object) -> str:
         return str(component.get("_target_", component))
     module = getattr(component, "__module__", "")
     return f"{module}.{getattr(component, '__qualname__', getattr(component, '__name__', repr(component)))}"
+
+
+def output_folder_problem(option: str, path: Path) -> str | None:
+    """Why ``path`` cannot be made an output folder (one line with the fix), or None when it can.
+
+    Checked before any work: ``mkdir(parents=True, exist_ok=True)`` on an existing file (or under one) would raise
+    FileExistsError / NotADirectoryError only after the expensive part of a command had run.
+    """
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        return f"{option} {path} is a file, not a folder; pass a folder path (it is created if missing)"
+    # the folder itself, or the nearest folder above it that exists: where the first write or mkdir happens
+    existing = path if path.exists() else next((parent for parent in path.parents if parent.exists()), None)
+    if existing is None:
+        return None
+    if not existing.is_dir():
+        return f"{option} {path}: {existing} is a file, not a folder; pass a path under a folder"
+    if not os.access(existing, os.W_OK | os.X_OK):
+        return f"{option} {path}: no permission to write in {existing}; pass a folder you can write to"
+    return None
 
 
 def registered_components() -> dict[str, dict[str, str]]:

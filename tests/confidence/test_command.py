@@ -145,6 +145,20 @@ def test_nothing_usable_and_bad_arguments(tmp_path: Path, capsys: pytest.Capture
     assert "--calibration-fraction" in capsys.readouterr().err
 
 
+def test_out_that_is_a_file_is_one_line_before_any_scoring(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    # before the fix: FileExistsError from mkdir, with a traceback, after every response had been scored
+    rows = [{"problem": "q", "ground_truth": "1", "responses": [_response("1")]}]
+    source = _write(tmp_path / "in.jsonl", rows)
+    taken = tmp_path / "taken"
+    taken.write_text("a file")
+    for out, message in ((taken, f"--out {taken} is a file, not a folder"), (taken / "sub", f"{taken} is a file")):
+        assert main(["confidence", str(source), "--out", str(out)]) == 2
+        captured = capsys.readouterr()
+        assert captured.out == "" and "Traceback" not in captured.err
+        assert captured.err.count("\n") == 1 and message in captured.err
+    assert taken.read_text() == "a file"
+
+
 def test_reader_caps_and_duplicate_ids(tmp_path: Path):
     huge = "x" * (MAX_RESPONSE_CHARS * 2) + " \\boxed{9}"
     rows = [

@@ -150,3 +150,52 @@ def test_vllm_backend_without_vllm_says_what_to_do(data_dir: Path, tmp_path: Pat
     argv = ["eval", "--model", "some/model", "--data-dir", str(data_dir), "--out", str(tmp_path / "o")]
     assert main([*argv, "--benchmarks", "amc"]) == 2
     assert "--backend vllm needs vLLM" in capsys.readouterr().out
+
+
+def _eval_error(capsys) -> str:
+    """The one line ``verl-pdai eval`` printed (stdout), with no traceback anywhere."""
+    captured = capsys.readouterr()
+    assert "Traceback" not in captured.out + captured.err
+    lines = [line for line in captured.out.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("verl-pdai eval: error: "), lines
+    return lines[0]
+
+
+@pytest.mark.parametrize("backend", ["vllm", "hf"])
+def test_missing_model_is_one_line_before_anything_loads(data_dir: Path, tmp_path: Path, capsys, backend) -> None:
+    # before the fix: hf raised an 81-line OSError traceback (a path is no hub id), vllm tried to start an engine
+    missing = tmp_path / "missing"
+    argv = ["eval", "--model", str(missing), "--data-dir", str(data_dir), "--out", str(tmp_path / "o")]
+    assert main([*argv, "--benchmarks", "amc", "--backend", backend]) == 2
+    line = _eval_error(capsys)
+    assert f"--model {missing} does not exist; pass a Hugging Face model folder" in line and "hub id" in line
+    assert not (tmp_path / "o").exists()
+
+
+def test_model_that_is_a_file_or_an_empty_folder(data_dir: Path, tmp_path: Path, capsys) -> None:
+    argv = ["eval", "--data-dir", str(data_dir), "--out", str(tmp_path / "o"), "--benchmarks", "amc", "--backend", "hf"]
+    assert main([*argv, "--model", str(data_dir / "amc.parquet")]) == 2
+    assert "amc.parquet is a file; pass a Hugging Face model folder" in _eval_error(capsys)
+    assert main([*argv, "--model", str(data_dir)]) == 2
+    assert "holds no config.json and no verl FSDP shards" in _eval_error(capsys)
+
+
+def test_a_model_that_fails_to_load_is_one_line(data_dir: Path, tmp_path: Path, capsys) -> None:
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "config.json").write_text('{"model_type": "qwen2"}')  # no tokenizer, no weights
+    argv = ["eval", "--model", str(broken), "--data-dir", str(data_dir), "--out", str(tmp_path / "o")]
+    assert main([*argv, "--benchmarks", "amc", "--backend", "hf"]) == 2
+    line = _eval_error(capsys)
+    assert f"could not load the model {broken} with --backend hf (" in line
+    assert "VERL_PDAI_TRACEBACK=1 shows the traceback" in line
+
+
+def test_out_that_is_a_file_fails_before_any_model_loads(data_dir: Path, tmp_path: Path, capsys) -> None:
+    taken = tmp_path / "taken"
+    taken.write_text("not a folder")
+    argv = ["eval", "--model", str(tmp_path / "no-model"), "--data-dir", str(data_dir), "--benchmarks", "amc"]
+    assert main([*argv, "--out", str(taken)]) == 2
+    assert f"--out {taken} is a file, not a folder" in _eval_error(capsys)
+    assert main([*argv, "--out", str(taken / "run1")]) == 2
+    assert f"{taken} is a file, not a folder; pass a path under a folder" in _eval_error(capsys)

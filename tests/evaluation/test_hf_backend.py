@@ -61,3 +61,16 @@ def test_hf_generation_is_reproducible_and_counts_tokens(model_dir: Path, tokeni
             assert isinstance(text, str) and text
     greedy = backend.generate(prompts[:1], 2, 0.0, 1.0, MAX_TOKENS, seed=0)
     assert greedy[0][0] == greedy[0][1]  # greedy: the k samples are the same sequence
+
+
+def test_hf_prompts_are_the_token_ids_the_vllm_backend_sends(model_dir: Path, tokenizer) -> None:
+    from verl_pdai.evaluation.backends import chat_prompt_ids
+    from verl_pdai.evaluation.hf_backend import HFBackend
+
+    backend = HFBackend(str(model_dir), batch_size=2)
+    prompts = [[{"role": "user", "content": "What is 2+3?"}], [{"role": "user", "content": "A much longer question?"}]]
+    batch = backend._encode(prompts)
+    for row, mask, messages in zip(batch["input_ids"].tolist(), batch["attention_mask"].tolist(), prompts, strict=True):
+        expected = chat_prompt_ids(tokenizer, messages)
+        pad = len(row) - len(expected)
+        assert row[pad:] == expected and mask == [0] * pad + [1] * len(expected)  # left padding

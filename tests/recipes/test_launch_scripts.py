@@ -15,7 +15,7 @@ REPO = RECIPE_DIR.parents[1]
 
 
 def run_script(script: str, args: list[str], env_extra: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, **env_extra, "PYTHON": sys.executable, "VERL_PDAI": f"{sys.executable} -m verl_pdai.cli"}
+    env = {**os.environ, "PYTHON": sys.executable, "VERL_PDAI": f"{sys.executable} -m verl_pdai.cli", **env_extra}
     env["PYTHONPATH"] = f"{REPO}{os.pathsep}{env.get('PYTHONPATH', '')}"
     env.pop("RAY_ADDRESS", None)
     return subprocess.run(
@@ -76,3 +76,52 @@ def test_stage2_without_stage1_checkpoint_is_a_problem(paths: dict[str, str]) ->
     assert result.returncode == 1
     assert "no stage-1 checkpoint" in result.stderr
     assert "global_step_NONE does not exist" in result.stdout
+
+
+SCRIPTS = ("run_1node.sh", "run_1gpu.sh", "run_multinode.sh")
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        # before the fix: "$2: unbound variable" from `set -u`, for every script
+        (["--dry-run", "--from-checkpoint"], "error: --from-checkpoint needs a value, e.g. --from-checkpoint "),
+        (["--stage", "2", "--from-checkpoint", "--dry-run"], "error: --from-checkpoint needs a value"),
+        (["--method"], "error: --method needs a value, e.g. --method grpo"),
+        (["--dry-run", "--stage"], "error: --stage needs a value, e.g. --stage 2"),
+        (["--stage="], "error: --stage needs a value"),
+        (["--dryrun"], "error: unknown option --dryrun"),
+        (["--from-checkpoint", "/somewhere", "--dry-run"], "error: --from-checkpoint is for --stage 2"),
+    ],
+)
+def test_option_errors_are_one_line_with_the_fix(script: str, args: list[str], message: str, tmp_path: Path) -> None:
+    # the scripts stop before any Python runs: a PYTHON that would fail shows they never got that far
+    env = {"DATA_DIR": str(tmp_path), "CKPT_DIR": str(tmp_path), "RAY_ADDRESS": "http://head:8265"}
+    result = subprocess.run(
+        ["bash", str(RECIPE_DIR / script), *args],
+        env={**os.environ, **env, "PYTHON": "false", "VERL_PDAI": "false"},
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert result.stdout == "" and "unbound variable" not in result.stderr
+    assert len(result.stderr.splitlines()) == 1 and result.stderr.startswith(message), result.stderr
+
+
+def test_option_equals_value_form_is_accepted(paths: dict[str, str]) -> None:
+    result = run_script("run_1gpu.sh", ["--method=grpo", "--stage=1", "--dry-run"], paths)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "--config-name grpo_stage1" in result.stdout
+
+
+def test_real_stage2_launch_without_a_starting_checkpoint_stops_before_python(paths: dict[str, str]) -> None:
+    missing = Path(paths["CKPT_DIR"]) / "nowhere" / "global_step_9"
+    result = run_script(
+        "run_1node.sh", ["--stage", "2", "--from-checkpoint", str(missing)], {**paths, "PYTHON": "false"}
+    )
+    assert result.returncode == 2
+    assert f"error: the stage-2 starting checkpoint {missing} is not a folder" in result.stderr

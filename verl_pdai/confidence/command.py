@@ -10,6 +10,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from verl_pdai.cli import output_folder_problem
+
 __all__ = ["register", "run_confidence"]
 
 OUTPUT_FILES = ("confidence.jsonl", "coverage.csv", "threshold.json", "review.jsonl", "review.md", "coverage.png")
@@ -58,6 +60,9 @@ def _argument_problems(args: argparse.Namespace) -> list[str]:
         problems.append(f"--workers {args.workers}: must be >= 1")
     if not (0 < args.timeout_s <= 600):
         problems.append(f"--timeout-s {args.timeout_s}: must be in (0, 600]")
+    out_problem = output_folder_problem("--out", Path(args.out))
+    if out_problem:  # found before the scoring, not by mkdir after it
+        problems.append(out_problem)
     return problems
 
 
@@ -103,7 +108,11 @@ def run_confidence(args: argparse.Namespace) -> int:
     right = sum(bool(r.result.correct) for r in records)
 
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # e.g. no permission: checked here, the folder's shape was checked before scoring
+        print(f"confidence: cannot create --out {out}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
     written = [out / "confidence.jsonl"]
     with written[0].open("w", encoding="utf-8") as handle:
         for record in records:

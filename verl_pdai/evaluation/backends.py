@@ -7,11 +7,41 @@ the end-of-sequence token included. Backends: :mod:`.vllm_backend` (GPU), :mod:`
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import Protocol
+import operator
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Protocol
 
 Messages = list[dict[str, str]]
 Sample = tuple[str, int]
+
+
+def chat_prompt_ids(tokenizer: Any, messages: Messages) -> list[int]:
+    """The prompt's token ids as a flat ``list[int]``: the chat template with ``add_generation_prompt``, as verl's
+    rollout builds it (the template already holds any BOS token, so none is added twice).
+
+    Why not just ``apply_chat_template(..., tokenize=True)``: under transformers 5 (verl 0.9.1 needs >= 5.5.3) it
+    returns a ``BatchEncoding``, a mapping whose iteration yields its keys, so ``list(...)`` of it is
+    ``['input_ids', 'attention_mask']``, not token ids (transformers 4 returned the list itself). The result is
+    normalized instead of asking for ``return_dict=False``, which tokenizer wrappers (vLLM's among them) need not
+    accept: a mapping gives its ``input_ids``, a batch of one its row, a tensor its list; anything that is still not
+    a list of ints fails here instead of reaching the engine as a prompt.
+    """
+    encoded: Any = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=True)
+    if isinstance(encoded, Mapping) or hasattr(encoded, "input_ids"):
+        encoded = encoded["input_ids"] if isinstance(encoded, Mapping) else encoded.input_ids
+    if hasattr(encoded, "tolist"):
+        encoded = encoded.tolist()
+    ids = list(encoded)
+    if len(ids) == 1 and isinstance(ids[0], list | tuple):
+        ids = list(ids[0])  # a batch of one prompt
+    try:
+        tokens = [operator.index(i) for i in ids]  # ints, numpy ints; never the keys of a mapping
+    except TypeError:
+        tokens = []
+    if not tokens:
+        shown = repr(ids[:4])
+        raise TypeError(f"the chat template did not give token ids for a prompt (got {type(encoded).__name__} {shown})")
+    return tokens
 
 
 class GenerationBackend(Protocol):

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 from pathlib import Path
 from typing import Any
 
+from verl_pdai.cli import output_folder_problem
 from verl_pdai.evaluation.backends import GenerationBackend
 from verl_pdai.evaluation.data import BENCHMARKS, EvalInputError
 
@@ -71,6 +73,53 @@ def _check_numbers(args: argparse.Namespace) -> None:
         raise EvalInputError("; ".join(problems))
 
 
+# what ``from_pretrained`` / vLLM take as a hub model id: "name" or "org/name" (no leading "/", ".", "~")
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
+
+
+def check_model(model: str) -> None:
+    """Fail on a ``--model`` that cannot be a model before anything loads: a path that does not exist (and cannot
+    be a hub id), a file, a folder that is neither a Hugging Face model nor a verl FSDP checkpoint."""
+    from verl_pdai.evaluation.checkpoint import actor_dir_of
+
+    what = "a Hugging Face model folder (with config.json), a verl checkpoint global_step_N[/actor], or a hub id"
+    path = Path(model).expanduser()
+    if not path.exists():
+        if _HUB_ID.match(model) and ".." not in model:
+            return  # a hub id: the backend downloads it or finds it in the cache
+        raise EvalInputError(f"--model {model} does not exist; pass {what}")
+    if not path.is_dir():
+        raise EvalInputError(f"--model {model} is a file; pass {what}")
+    if not (path / "config.json").is_file() and actor_dir_of(path) is None:
+        raise EvalInputError(f"--model {model} holds no config.json and no verl FSDP shards; pass {what}")
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")
+
+
+def load_backend(args: argparse.Namespace, model_path: str) -> GenerationBackend:
+    """:func:`make_backend`, any loading failure turned into one line (``VERL_PDAI_TRACEBACK=1``: the traceback).
+
+    Loading a model fails in many ways that are the user's to fix (a hub id that is not reachable offline, a
+    folder without weights, too little GPU memory); the libraries raise them with pages of traceback.
+    """
+    try:
+        return make_backend(args, model_path)
+    except EvalInputError:
+        raise
+    except Exception as exc:
+        if os.environ.get("VERL_PDAI_TRACEBACK") == "1":
+            raise
+        memory = " and the GPU memory (--gpu-memory-utilization, --max-model-len)" if args.backend == "vllm" else ""
+        raise EvalInputError(
+            f"could not load the model {model_path} with --backend {args.backend} ({_first_line(exc)}); check that "
+            f"--model is a complete model folder or a hub id this machine can download (or has cached){memory}; "
+            "VERL_PDAI_TRACEBACK=1 shows the traceback"
+        ) from exc
+
+
 def make_backend(args: argparse.Namespace, model_path: str) -> GenerationBackend:
     if args.backend == "hf":
         from verl_pdai.evaluation.hf_backend import HFBackend
@@ -78,7 +127,7 @@ def make_backend(args: argparse.Namespace, model_path: str) -> GenerationBackend
         return HFBackend(model_path, batch_size=args.batch_size)
     from verl_pdai.evaluation.vllm_backend import VLLMBackend
 
-    return VLLMBackend(
+    return VLLMBackend.load(
         model_path,
         tensor_parallel_size=args.tensor_parallel_size,
         seed=args.seed,
@@ -96,6 +145,9 @@ def run_command(args: argparse.Namespace, backend: GenerationBackend | None = No
     from verl_pdai.evaluation.runner import EvalSettings, run_evaluation
 
     _check_numbers(args)
+    out_problem = output_folder_problem("--out", args.out)
+    if out_problem:
+        raise EvalInputError(out_problem)
     benchmarks = parse_benchmarks(args.benchmarks) if not args.data else []
     files = data_files(args.data_dir, benchmarks, args.data or [])
     problems = [p for name, path in files.items() for p in read_problems(name, path, args.limit)]
@@ -108,11 +160,12 @@ def run_command(args: argparse.Namespace, backend: GenerationBackend | None = No
     except ConfigError as exc:
         raise EvalInputError(str(exc)) from exc
     if backend is None:
-        if args.backend == "hf" or Path(args.model).exists():
-            model_path = resolve_model(args.model, merge=not args.no_merge)
+        check_model(args.model)
+        if Path(args.model).expanduser().exists():
+            model_path = resolve_model(str(Path(args.model).expanduser()), merge=not args.no_merge)
         else:
             model_path = args.model  # a hub id: the backend resolves it
-        backend = make_backend(args, model_path)
+        backend = load_backend(args, model_path)
     settings = EvalSettings(
         model=args.model,
         k=args.k,

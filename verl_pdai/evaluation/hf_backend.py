@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from verl_pdai.evaluation.backends import Messages, Sample
+from verl_pdai.evaluation.backends import Messages, Sample, chat_prompt_ids
 
 
 class HFBackend:
@@ -33,9 +33,9 @@ class HFBackend:
         self.eos_ids = {int(i) for i in eos_ids if i is not None} | {int(self.tokenizer.eos_token_id)}
 
     def _encode(self, prompts: Sequence[Messages]) -> Any:
-        texts = [self.tokenizer.apply_chat_template(m, add_generation_prompt=True, tokenize=False) for m in prompts]
-        # the chat template already holds any BOS token
-        return self.tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(self.device)
+        # the same token ids the vLLM backend sends (chat template, no second BOS), left-padded into one batch
+        ids = [chat_prompt_ids(self.tokenizer, m) for m in prompts]
+        return self.tokenizer.pad({"input_ids": ids}, padding=True, return_tensors="pt").to(self.device)
 
     def _length(self, ids: list[int]) -> int:
         """Generated tokens up to and including the first end-of-sequence token (the rest is padding)."""

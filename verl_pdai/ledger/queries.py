@@ -8,7 +8,22 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["by_source", "graduated", "never_solved", "problem_history"]
+__all__ = ["NEEDS", "by_source", "graduated", "never_solved", "problem_history"]
+
+# The columns each query reads (the ``verl-pdai ledger`` query names): a part without one of them, or with a null in
+# one, would change the answer without an error (a missing ``unassisted_successes`` sums to 0: "never solved").
+_NEVER = ("problem_id", "data_source", "step", "visits", "hinted_sessions", "unassisted_successes")
+_NEVER += ("unassisted_trials", "hint_levels", "outcomes", "store_mean")
+_GRADUATED = ("problem_id", "data_source", "step", "hinted_sessions", "store_mean")
+_PROBLEM = ("problem_id", "step", "hint_levels", "hint_tokens", "preview_successes", "preview_trials")
+_PROBLEM += ("previewed_difficulty", "unassisted_successes", "unassisted_trials", "outcomes", "prior_mean")
+_PROBLEM += ("store_mean", "visits")
+NEEDS: dict[str, tuple[str, ...]] = {
+    "never-solved": _NEVER,
+    "graduated": _GRADUATED,
+    "problem": _PROBLEM,
+    "by-source": tuple(dict.fromkeys((*_NEVER, *_GRADUATED, "hint_tokens"))),
+}
 
 
 def _ordered(df: pd.DataFrame) -> pd.DataFrame:

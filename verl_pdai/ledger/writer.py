@@ -12,7 +12,7 @@ import logging
 import os
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,7 +23,18 @@ if TYPE_CHECKING:
     import pandas as pd
     import pyarrow as pa
 
-__all__ = ["PART_PATTERN", "LedgerWriter", "StepWrite", "part_name", "read_ledger", "schema"]
+__all__ = [
+    "NULLABLE_COLUMNS",
+    "PART_PATTERN",
+    "DamagedPart",
+    "LedgerRead",
+    "LedgerWriter",
+    "StepWrite",
+    "part_name",
+    "read_ledger",
+    "read_parts",
+    "schema",
+]
 
 logger = logging.getLogger("verl_pdai")
 
@@ -154,9 +165,76 @@ class LedgerWriter:
         return n
 
 
-def read_ledger(path: str | os.PathLike[str]) -> pd.DataFrame:
-    """A folder of ``step_*.parquet`` parts (temporary files ignored) or one parquet file, as one DataFrame in
-    part order. An unreadable part is skipped, logged and listed in ``frame.attrs["skipped_files"]``."""
+# columns whose NaN means "none" (no valid prior, no previewed decision); a null anywhere else is damage
+NULLABLE_COLUMNS = frozenset({"prior_alpha", "prior_beta", "prior_mean", "previewed_difficulty"})
+
+
+@dataclass(frozen=True)
+class DamagedPart:
+    """A part file a query cannot trust: ``step`` from its name (None when the name has none), ``reason`` in
+    one line."""
+
+    path: str
+    step: int | None
+    reason: str
+
+    def describe(self) -> str:
+        return f"{Path(self.path).name} ({self.reason})"
+
+
+@dataclass
+class LedgerRead:
+    """What :func:`read_parts` found: the good parts' rows, and the damaged parts left out of them."""
+
+    frame: pd.DataFrame | None
+    damaged: list[DamagedPart]
+    parts: int
+
+    @property
+    def missing_steps(self) -> list[int]:
+        return sorted({d.step for d in self.damaged if d.step is not None})
+
+
+def _step_of(path: Path) -> int | None:
+    match = _PART_RE.match(path.name)
+    return int(match.group(1)) if match else None
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {lines[0] if lines else ''}".rstrip(": ")
+
+
+def _part_problem(table: pa.Table, required: Sequence[str]) -> str | None:
+    """Why a readable part cannot answer a query that reads ``required``: missing columns, null counts."""
+    import pyarrow.compute as pc
+    import pyarrow.types as types
+
+    missing = [c for c in required if c not in table.column_names]
+    if missing:
+        return f"no column {', '.join(missing)}"
+    nulls = []
+    for name in required:
+        if name in NULLABLE_COLUMNS:
+            continue
+        column = table.column(name)
+        count = column.null_count
+        if types.is_floating(column.type):
+            count += int(pc.sum(pc.is_nan(column)).as_py() or 0)
+        elif types.is_list(column.type):
+            count += pc.list_flatten(column).null_count
+        if count:
+            nulls.append(f"{name} ({count})")
+    if nulls:
+        return f"null values in {', '.join(nulls)}"
+    return None
+
+
+def read_parts(path: str | os.PathLike[str], required: Sequence[str] = ()) -> LedgerRead:
+    """Every part of the ledger at ``path`` (a folder of ``step_*.parquet`` parts, temporary files ignored, or one
+    parquet file), good parts concatenated in part order. A part that cannot be read, lacks a column of
+    ``required`` or holds a null (or NaN) in one of them (``NULLABLE_COLUMNS`` aside) is listed in ``damaged``
+    and left out whole: a query over it would give wrong answers without saying so. Nothing is logged."""
     import pandas as pd
     import pyarrow.parquet as pq
 
@@ -166,16 +244,34 @@ def read_ledger(path: str | os.PathLike[str]) -> pd.DataFrame:
     parts = sorted(path.glob(PART_PATTERN)) if path.is_dir() else [path]
     if not parts:
         raise ValueError(f"no ledger part files ({PART_PATTERN}) in {path}")
-    frames, skipped = [], []
+    frames, damaged = [], []
     for part in parts:
         try:
             names = set(pq.read_schema(part).names)
-            frames.append(pq.read_table(part, columns=[c for c in COLUMNS if c in names]).to_pandas())
-        except Exception as exc:  # one bad part must not hide the rest of the run
-            logger.warning("verl_pdai ledger: skipping unreadable part %s: %s", part, exc)
-            skipped.append(str(part))
-    if not frames:
-        raise ValueError(f"no readable ledger part in {path}: {len(skipped)} file(s) failed, first {skipped[0]}")
-    frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
-    frame.attrs["skipped_files"] = skipped
-    return frame
+            table = pq.read_table(part, columns=[c for c in COLUMNS if c in names])
+            problem = _part_problem(table, required)
+            frame = None if problem else table.to_pandas()
+        except Exception as exc:  # a truncated or corrupt file: named, never raised from here
+            problem, frame = f"unreadable: {_first_line(exc)}", None
+        if problem:
+            damaged.append(DamagedPart(str(part), _step_of(part), problem))
+        else:
+            frames.append(frame)
+    joined = None
+    if frames:
+        joined = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+    return LedgerRead(joined, damaged, len(parts))
+
+
+def read_ledger(path: str | os.PathLike[str]) -> pd.DataFrame:
+    """A folder of ``step_*.parquet`` parts (temporary files ignored) or one parquet file, as one DataFrame in
+    part order. An unreadable part is skipped, logged and listed in ``frame.attrs["skipped_files"]`` (the report
+    draws what it can); ``verl-pdai ledger`` uses :func:`read_parts`, which refuses damaged parts unless asked."""
+    read = read_parts(path)
+    for part in read.damaged:
+        logger.warning("verl_pdai ledger: skipping unreadable part %s: %s", part.path, part.reason)
+    if read.frame is None:
+        first = read.damaged[0].path
+        raise ValueError(f"no readable ledger part in {path}: {len(read.damaged)} file(s) failed, first {first}")
+    read.frame.attrs["skipped_files"] = [part.path for part in read.damaged]
+    return read.frame
