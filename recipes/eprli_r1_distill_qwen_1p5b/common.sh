@@ -73,6 +73,10 @@ case "$STAGE" in
   *) echo "error: --stage must be 1 or 2, got '$STAGE'" >&2; exit 2 ;;
 esac
 CONFIG_NAME="${METHOD}_stage${STAGE}"
+if [ "$DRY_RUN" = 1 ] && [ "$REHEARSE" = 1 ]; then
+  echo "error: --dry-run and --rehearse are two checks: run one, then the other (--dry-run first: it is seconds)" >&2
+  exit 2
+fi
 if [ -n "$FROM_CHECKPOINT" ] && [ "$STAGE" != 2 ]; then
   echo "error: --from-checkpoint is for --stage 2 (stage 1 starts from MODEL_PATH); add --stage 2" >&2
   exit 2

@@ -9,7 +9,7 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 NNODES="${NNODES:-4}"
 OVERRIDES+=("trainer.nnodes=$NNODES" "trainer.n_gpus_per_node=${GPUS_PER_NODE:-8}")
-if [ -z "${RAY_ADDRESS:-}" ]; then
+if [ -z "${RAY_ADDRESS:-}" ] && [ "$REHEARSE" != 1 ]; then  # the rehearsal starts a Ray of its own
   if [ "$DRY_RUN" = 1 ]; then
     echo "warning: RAY_ADDRESS is not set (needed for a real launch)" >&2
   else

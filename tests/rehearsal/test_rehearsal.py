@@ -20,8 +20,10 @@ BENCHMARKS = ("aime2024", "math500", "amc", "minerva", "olympiadbench")
 
 
 def _env(**extra: str) -> dict[str, str]:
-    return dict(os.environ, PYTHONPATH=str(REPO), PYTHON=sys.executable, VERL_PDAI=f"{sys.executable} -m verl_pdai.cli",
-                **extra)  # fmt: skip
+    env = dict(os.environ, PYTHONPATH=str(REPO), PYTHON=sys.executable, VERL_PDAI=f"{sys.executable} -m verl_pdai.cli")
+    for name in ("MODEL_PATH", "CKPT_DIR", "RAY_ADDRESS", "REHEARSAL_DIR"):  # the launch's defaults, whatever the shell
+        env.pop(name, None)
+    return {**env, **extra}
 
 
 @pytest.fixture(scope="module")
@@ -35,10 +37,10 @@ def data_dir(tmp_path_factory) -> Path:
     return out
 
 
-def rehearse(data_dir: Path, out: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def rehearse(data_dir: Path, out: Path, *args: str, script: str = "run_1node.sh", **env: str):
     return subprocess.run(
-        ["bash", str(RECIPE / "run_1node.sh"), "--rehearse", *args],
-        env=_env(DATA_DIR=str(data_dir), REHEARSAL_DIR=str(out)),
+        ["bash", str(RECIPE / script), "--rehearse", *args],
+        env=_env(DATA_DIR=str(data_dir), REHEARSAL_DIR=str(out), **env),
         cwd=out.parent, capture_output=True, text=True, timeout=1200,
     )  # fmt: skip
 
@@ -48,7 +50,9 @@ def test_the_recipe_launch_rehearses_training_validation_save_and_resume(data_di
     process = rehearse(data_dir, out)
     assert process.returncode == 0, process.stdout[-2000:] + process.stderr[-4000:]
     # every departure from the launch is printed with its reason
-    assert "actor_rollout_ref.model.path: 'deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B' ->" in process.stdout
+    assert f"actor_rollout_ref.model.path: 'deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B' -> '{out / 'model'}'" in (
+        process.stdout
+    ), process.stdout[:3000]
     assert "data.train_batch_size: 128 -> 2" in process.stdout
     summary = next(line for line in process.stdout.splitlines() if line.startswith("rehearsal passed"))
     assert "2 training step(s)" in summary and "resumed from step 2 (pdai state restored: True)" in summary
@@ -63,6 +67,31 @@ def test_the_recipe_launch_rehearses_training_validation_save_and_resume(data_di
     checkpoints = out / "checkpoints"
     assert (checkpoints / "global_step_2" / "pdai_state.json").exists()
     assert (checkpoints / "latest_checkpointed_iteration.txt").read_text().strip() == "3"
+
+
+def test_the_baseline_stage_2_rehearses_its_resume_path_start_on_a_cluster_node(data_dir, tmp_path):
+    """GRPO (verl's own sync mode, no pdai store), stage 2 (resume_path from a global_step folder, as the launch),
+    from the multi-node script with RAY_ADDRESS pointing at a cluster: the rehearsal starts a Ray of its own."""
+    out = tmp_path / "rehearsal"
+    process = rehearse(data_dir, out, "--method", "grpo", "--stage", "2", script="run_multinode.sh",
+                       RAY_ADDRESS="127.0.0.1:1")  # fmt: skip
+    assert process.returncode == 0, process.stdout[-2000:] + process.stderr[-4000:]
+    assert "resuming from it (trainer.resume_from_path, as the launch)" in process.stdout
+    summary = next(line for line in process.stdout.splitlines() if line.startswith("rehearsal passed"))
+    assert "validation on 5 data source(s)" in summary
+    assert "resumed from step 2 (pdai state restored: n/a) and trained 1 more" in summary
+    assert "pdai.rollout.min_tokens" not in process.stdout  # the baseline has no pdai section to change
+
+
+def test_a_folder_the_rehearsal_did_not_make_is_never_cleared(data_dir, tmp_path):
+    out = tmp_path / "work"
+    out.mkdir()
+    (out / "checkpoints").mkdir()
+    (out / "checkpoints" / "precious").write_text("a real run's files")
+    process = rehearse(data_dir, out)
+    assert process.returncode != 0 and "non-empty folder the rehearsal did not make" in process.stderr
+    assert (out / "checkpoints" / "precious").exists()
+    assert "Traceback" not in process.stderr
 
 
 def test_the_rehearsal_catches_validation_files_verl_cannot_concatenate(data_dir, tmp_path):

@@ -94,7 +94,8 @@ def ray_and_transfer_queue() -> Iterator[None]:
     import transfer_queue as tq
     from omegaconf import OmegaConf
 
-    ray.init(num_cpus=16, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    # address="local": a Ray of its own even where RAY_ADDRESS points at a cluster (a GPU node, a rehearsal there)
+    ray.init(address="local", num_cpus=16, include_dashboard=False, log_to_driver=False, configure_logging=False)
     # TransferQueue warns on every call that 2 cores are fewer than its 8 threads: once is enough on a demo
     logging.getLogger("transfer_queue.utils.common").setLevel(logging.ERROR)
     try:

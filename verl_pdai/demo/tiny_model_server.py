@@ -88,8 +88,11 @@ class TinyModelServer:
         model: torch.nn.Module | None = None,
         seed_by_index: bool = False,
         weight_version: Callable[[], int] | None = None,
+        response_length: int | None = None,
     ) -> None:
         self.tokenizer = tokenizer
+        # verl's vLLM server caps a call without max_tokens at the rollout's response_length (None: the context)
+        self.response_length = response_length
         self.seed = seed
         # True: a session's randomness depends on its index in the group, not on the (random) uid, so a run is
         # reproducible from the seed alone (the context ids keep different prompts apart)
@@ -125,7 +128,8 @@ class TinyModelServer:
         room = self.max_positions - len(prompt_ids)
         if room <= 0:
             raise ValueError(f"prompt of {len(prompt_ids)} tokens exceeds the model's {self.max_positions} positions")
-        max_tokens = min(int(sampling_params.get("max_tokens") or room), room)
+        asked = sampling_params.get("max_tokens") or self.response_length or room
+        max_tokens = min(int(asked), room)
         stop = sampling_params.get("stop") or []
         stop = [stop] if isinstance(stop, str) else [s for s in stop if s]
         temperature = float(sampling_params.get("temperature", 1.0))

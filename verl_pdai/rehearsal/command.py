@@ -39,6 +39,8 @@ def rehearse_command(args: argparse.Namespace) -> int:
     if not args.config_dir.is_dir():
         print(f"error: config folder {args.config_dir} does not exist; pass the recipe folder", file=sys.stderr)
         return 2
+    import os
+
     from verl_pdai.rehearsal.run import RehearsalError, rehearse
 
     try:
@@ -46,11 +48,18 @@ def rehearse_command(args: argparse.Namespace) -> int:
     except RehearsalError as err:
         print(f"rehearsal failed: {err}", file=sys.stderr)
         return 1
+    except Exception as exc:  # whatever would crash the launch: one line here, the traceback on request
+        if os.environ.get("VERL_PDAI_TRACEBACK"):
+            raise
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        print(f"rehearsal failed: {type(exc).__name__}: {first} (VERL_PDAI_TRACEBACK=1 shows where)", file=sys.stderr)
+        return 1
     core = sorted(k for k in result.validation_metrics if k.startswith("val-core/"))
+    restored = "n/a" if result.state_restored is None else result.state_restored
     print(
         f"rehearsal passed in {result.seconds:.0f} s: {result.steps_trained} training step(s), validation on "
         f"{len(core)} data source(s) ({', '.join(k.split('/')[1] for k in core)}), checkpoint {result.checkpoint}, "
-        f"resumed from step {result.resumed_from_step} (pdai state restored: {result.state_restored}) and trained "
+        f"resumed from step {result.resumed_from_step} (pdai state restored: {restored}) and trained "
         f"{result.steps_after_resume} more"
     )
     return 0

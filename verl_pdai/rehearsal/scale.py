@@ -105,12 +105,12 @@ def planned_changes(config: DictConfig, model_dir: Path, out_dir: Path, steps: i
             "trainer.resume_mode",
             _get(config, "trainer.resume_mode"),
             "auto",
-            "trains from scratch, saves, then resumes from its own checkpoint",
+            "trains from scratch and saves; the resume then uses the launch's mode on that checkpoint",
         ),
     ]
     if preview is not None and int(preview) >= GROUP:
         changes.append(Change("pdai.rollout.preview_size", preview, GROUP // 2, "fits the scaled-down group"))
-    if OmegaConf.select(config, "pdai.rollout.min_tokens", default=None) is not None:
+    if OmegaConf.select(config, "pdai", default=None) is not None:  # the baseline recipe has no pdai section
         changes.append(
             Change(
                 "pdai.rollout.min_tokens",
@@ -119,8 +119,6 @@ def planned_changes(config: DictConfig, model_dir: Path, out_dir: Path, steps: i
                 "inside the scaled-down response",
             )
         )
-    else:
-        changes.append(Change("pdai.rollout.min_tokens", None, MIN_TOKENS, "inside the scaled-down response"))
     return changes
 
 
