@@ -42,6 +42,7 @@ import math
 import numbers
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -195,12 +196,12 @@ def compute_epgrpo_parts(
     hint_start: IntLike | None = None,
     step_rewards: torch.Tensor | None = None,
     step_mask: torch.Tensor | None = None,
-    **settings: object,
+    **settings: Any,
 ) -> EpgrpoParts:
     """The advantages of ``epgrpo`` with their outcome part (arguments as ``compute_epgrpo_advantage``)."""
     prep, adv = _epgrpo(outcome_scores, response_mask, group_index, hint_level, hint_start, step_rewards, step_mask,
                         **settings)  # fmt: skip
-    pre_hint_weight = float(settings.get("pre_hint_weight", 0.0))  # type: ignore[arg-type]
+    pre_hint_weight = float(settings.get("pre_hint_weight", 0.0))
     outcome = _outcome_tokens(prep.outcome_row, response_mask, prep.pre_len, pre_hint_weight)
     return EpgrpoParts(adv, outcome, prep.outcome_row, prep.contrast & prep.keep_row, prep.keep_row)
 
@@ -213,17 +214,7 @@ def compute_epgrpo_advantage(
     hint_start: IntLike | None = None,
     step_rewards: torch.Tensor | None = None,
     step_mask: torch.Tensor | None = None,
-    *,
-    hint_fraction: FloatLike | None = None,
-    valid: torch.Tensor | np.ndarray | Sequence[bool] | None = None,
-    epsilon: float = 1e-6,
-    norm_adv_by_std_in_grpo: bool = True,
-    process_weight: float = 1.0,
-    process_cap: float = 0.2,
-    process_clip_ratio: float = 0.5,
-    pre_hint_weight: float = 0.0,
-    discount: float = 0.0,
-    baseline: str = "group",
+    **settings: Any,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Token advantages of ``epgrpo`` (equations in the module docstring) and the returns (the same tensor).
 
@@ -237,23 +228,18 @@ def compute_epgrpo_advantage(
         hint_start: ``[B]`` response index of the first hint token (read on hinted rows, clipped to ``[0, T]``);
             needed on hinted rows when ``pre_hint_weight != 1``.
         step_rewards / step_mask: ``[B, T]`` a step's reward on the token where it ends, and where steps end.
-        hint_fraction: ``[B]`` in [0, 1], the share of the reference revealed (f_i); needed when ``discount > 0``.
-        valid: ``[B]`` bool, rows that take part (default all); the others get 0 and leave the statistics.
-        epsilon, norm_adv_by_std_in_grpo: as verl's ``grpo``.
-        process_weight: beta_proc >= 0.
-        process_cap: the reward's bound on a response's process score (``reward.reward_kwargs.process_cap``).
-        process_clip_ratio: rho in (0, 0.95]: the process part stays below rho times the group's smallest non-zero
-            outcome magnitude.
-        pre_hint_weight: in [0, 1], scale of the outcome part on a hinted response's tokens before its hint.
-        discount: lambda in [0, 1], the discount of a helped success.
-        baseline: ``group`` (whole group, default) or ``level`` (per (group, hint level) cell, an ablation).
+        settings: the keywords of ``_epgrpo`` (their defaults live there only):
+            ``hint_fraction`` ``[B]`` in [0, 1], the share of the reference revealed (f_i; needed when
+            ``discount > 0``); ``valid`` ``[B]`` bool, rows that take part (the others get 0 and leave the
+            statistics); ``epsilon``, ``norm_adv_by_std_in_grpo`` as verl's ``grpo``; ``process_weight``
+            (beta_proc >= 0); ``process_cap`` (the reward's bound on a response's process score);
+            ``process_clip_ratio`` (rho in (0, 0.95]: the process part stays below rho times the group's smallest
+            non-zero outcome magnitude); ``pre_hint_weight`` (in [0, 1], the outcome part on a hinted response's
+            tokens before its hint); ``discount`` (lambda in [0, 1]); ``baseline`` (``group``, default, or
+            ``level``, an ablation). An unknown keyword raises TypeError.
     """
-    _, adv = _epgrpo(
-        outcome_scores, response_mask, group_index, hint_level, hint_start, step_rewards, step_mask,
-        hint_fraction=hint_fraction, valid=valid, epsilon=epsilon, norm_adv_by_std_in_grpo=norm_adv_by_std_in_grpo,
-        process_weight=process_weight, process_cap=process_cap, process_clip_ratio=process_clip_ratio,
-        pre_hint_weight=pre_hint_weight, discount=discount, baseline=baseline,
-    )  # fmt: skip
+    _, adv = _epgrpo(outcome_scores, response_mask, group_index, hint_level, hint_start, step_rewards, step_mask,
+                     **settings)  # fmt: skip
     return adv, adv
 
 
