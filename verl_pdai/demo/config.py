@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from verl_pdai.actor.settings import apply_cpu_actor_settings
 from verl_pdai.core.hints import RECOMMENDED_PREFIX
 
 GROUP_SIZE = 4  # n sessions per prompt
@@ -20,6 +21,7 @@ BOUNDARY = "\n\n"
 # sampling temperature: low enough that the taught paths are followed, > 0 so that branches taught with
 # weights (right / wrong continuation after a hint) split a group the way the weights say
 TEMPERATURE = 0.6
+ACTOR_LR = 1e-4  # Adam on a 10M-parameter model (5e-4 undid the easy problems in 3 steps; a 1.5B recipe uses 1e-6)
 
 
 @dataclass(frozen=True)
@@ -31,10 +33,7 @@ class DemoPaths:
 
 def compose_config(paths: DemoPaths, steps: int, seed: int) -> Any:
     """The composed config, reward settings migrated as ``verl.trainer.main_ppo`` does."""
-    from hydra import compose, initialize_config_module
-    from hydra.core.global_hydra import GlobalHydra
     from omegaconf import open_dict
-    from verl.experimental.reward_loop.reward_loop import migrate_legacy_reward_impl
 
     overrides = [
         f"actor_rollout_ref.model.path={paths.model_path}",
@@ -54,6 +53,7 @@ def compose_config(paths: DemoPaths, steps: int, seed: int) -> Any:
         f"actor_rollout_ref.rollout.temperature={TEMPERATURE}",
         # old log-probs = the rollout's own (verl's bypass mode): no actor log-prob forward
         "algorithm.rollout_correction.bypass_mode=true",
+        f"actor_rollout_ref.actor.optim.lr={ACTOR_LR}",
         f"trainer.total_training_steps={steps}",
         "trainer.total_epochs=1000",
         "trainer.val_before_train=false",
@@ -72,10 +72,21 @@ def compose_config(paths: DemoPaths, steps: int, seed: int) -> Any:
         "+pdai.store.decay=0.9",
         "+pdai.advantage.process_weight=0.1",
     ]
+    config = compose_ppo_trainer(overrides)
+    with open_dict(config):
+        config.pdai.rollout.hint_prefix = HINT_PREFIX  # newlines do not survive a command-line override
+    apply_cpu_actor_settings(config.actor_rollout_ref)
+    return config
+
+
+def compose_ppo_trainer(overrides: list[str]) -> Any:
+    """verl's ``ppo_trainer`` config with ``overrides``, reward settings migrated as ``verl.trainer.main_ppo`` does."""
+    from hydra import compose, initialize_config_module
+    from hydra.core.global_hydra import GlobalHydra
+    from verl.experimental.reward_loop.reward_loop import migrate_legacy_reward_impl
+
     GlobalHydra.instance().clear()
     with initialize_config_module(config_module="verl.trainer.config", version_base=None):
         config = compose("ppo_trainer", overrides=overrides)
     GlobalHydra.instance().clear()
-    with open_dict(config):
-        config.pdai.rollout.hint_prefix = HINT_PREFIX  # newlines do not survive a command-line override
     return migrate_legacy_reward_impl(config)

@@ -1,14 +1,15 @@
 """Run a recipe's composed config through verl's fit loop on CPU: ``steps`` training steps, a validation pass over
 every validation file at the last one, a checkpoint there, then a resume from it that trains one more step.
 
-What stands in for the GPU side is the demo's (``verl_pdai.demo.stand_ins``: the in-process rollout worker
-around verl's own ``AgentLoopWorkerTQ`` methods, the actor's worker group, the weight-sync engine), with an
-untaught tiny model serving the rollout; the reference log-probs of the KL loss are a real forward of that model
-(``RefLogProbStandIn``). Everything else is the recipe's.
+The GPU side is the demo's CPU stack (``verl_pdai.demo.cpu_stack``): verl's own actor worker updating an untaught
+tiny model in this process (FSDP2 on CPU), the weights synced to the in-process rollout server after every update,
+verl's own ``AgentLoopWorkerTQ`` methods and reward loop; the reference log-probs of the KL loss are a real forward
+of a copy of the initial model (``RefLogProbStandIn``). Everything else is the recipe's.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import shutil
@@ -105,19 +106,10 @@ def compose_recipe(config_dir: Path, config_name: str, overrides: list[str]) -> 
 
 
 def _fit(config: Any, tokenizer: Any, model: Any, ref: RefLogProbStandIn, seed: int) -> Any:
-    from verl.experimental.reward_loop.reward_loop import RewardLoopWorker
     from verl.trainer.ppo.v1 import get_trainer_cls
-    from verl.utils.ray_utils import get_event_loop
 
     import verl_pdai.plugin.trainer  # noqa: F401  registers the pdai modes (the entry point does it after install)
-    from verl_pdai.demo.stand_ins import (
-        ActorStandIn,
-        CheckpointEngineStandIn,
-        InProcessAgentLoopManager,
-        RewardLoopStandIn,
-        TQWorker,
-    )
-    from verl_pdai.demo.tiny_model_server import TinyModelServer
+    from verl_pdai.demo.cpu_stack import attach_cpu_stack
 
     base = get_trainer_cls(config.trainer.v1.trainer_mode)
 
@@ -125,7 +117,7 @@ def _fit(config: Any, tokenizer: Any, model: Any, ref: RefLogProbStandIn, seed: 
         pdai_resumed_step: int | None = None
 
         def _get_n_gpus_for_throughput(self) -> int:
-            return 1  # no resource pool: one stand-in rank
+            return 1  # no resource pool: one CPU rank
 
         def _load_checkpoint(self) -> None:
             super()._load_checkpoint()
@@ -145,26 +137,19 @@ def _fit(config: Any, tokenizer: Any, model: Any, ref: RefLogProbStandIn, seed: 
             "them with `verl-pdai check-recipe`"
         ) from exc
     trainer._init_dump_executor()
-    trainer.actor_rollout_wg = ActorStandIn()
     trainer.ref_policy_wg = ref
     trainer.ref_in_actor = False  # set by verl's worker set-up (_setup), which needs GPUs
-    trainer.checkpoint_manager = CheckpointEngineStandIn()
-    trainer._load_checkpoint()  # as verl's set-up ends: resume_mode decides (a fresh folder trains from scratch)
-    reward_worker = RewardLoopWorker(config)
-    trainer.reward_loop_manager = RewardLoopStandIn(reward_worker)
-    server = TinyModelServer(
+    stack = attach_cpu_stack(
+        trainer,
+        config,
         tokenizer,
-        model=model,
+        model,
         seed=seed,
-        weight_version=trainer.checkpoint_manager.weight_version,
         response_length=int(config.actor_rollout_ref.rollout.response_length),
     )
-    # the loop verl's stock reward managers captured when they were built (naive keeps self.loop): in a Ray actor
-    # that is the actor's loop, here the main thread's; the sessions must run on it
-    loop = get_event_loop()
-    worker = TQWorker(config, tokenizer, server, reward_worker)
-    worker.hf_model_type = model.config.model_type
-    trainer.fit(InProcessAgentLoopManager(worker, loop))
+    trainer._load_checkpoint()  # as verl's set-up ends: resume_mode decides (a fresh folder trains from scratch)
+    trainer.on_init_end()  # as verl's set-up ends (the async modes sync the loaded weights to the rollout here)
+    trainer.fit(stack.manager())
     return trainer
 
 
@@ -220,7 +205,7 @@ def rehearse(
 
     tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
     result = RehearsalResult(changes)
-    ref = RefLogProbStandIn(model)
+    ref = RefLogProbStandIn(copy.deepcopy(model))  # the initial policy: the rollout's model is updated in place
     metrics_file = out_dir / "metrics.jsonl"
     os.environ["VERL_FILE_LOGGER_PATH"] = str(metrics_file)
     ckpt_root = Path(config.trainer.default_local_dir)

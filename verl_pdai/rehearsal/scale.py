@@ -14,6 +14,8 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from verl_pdai.actor.settings import CPU_ACTOR_SETTINGS
+
 PROMPTS = 2  # prompts per training step
 GROUP = 4  # sessions per prompt (>= 2 so a group has a baseline; the recipe's preview size is capped below it)
 RESPONSE_TOKENS = 96
@@ -42,12 +44,6 @@ def planned_changes(config: DictConfig, model_dir: Path, out_dir: Path, steps: i
             _get(config, "actor_rollout_ref.model.path"),
             str(model_dir),
             "a tiny Qwen2 built in code with the real Qwen2.5 tokenizer: no weights can be downloaded here",
-        ),
-        Change(
-            "actor_rollout_ref.model.use_remove_padding",
-            _get(config, "actor_rollout_ref.model.use_remove_padding"),
-            False,
-            "the FSDP actor stands in; no flash-attention on CPU",
         ),
         Change("data.train_batch_size", _get(config, "data.train_batch_size"), PROMPTS, "two CPU cores"),
         Change(
@@ -82,12 +78,6 @@ def planned_changes(config: DictConfig, model_dir: Path, out_dir: Path, steps: i
             "one sample per validation prompt: the pass goes over every file, not over k",
         ),
         Change("data.dataloader_num_workers", _get(config, "data.dataloader_num_workers"), 0, "two CPU cores"),
-        Change(
-            "algorithm.rollout_correction.bypass_mode",
-            _get(config, "algorithm.rollout_correction.bypass_mode"),
-            True,
-            "old log-probs from the rollout: the actor's log-prob forward is FSDP on GPUs",
-        ),
         Change("trainer.total_training_steps", _get(config, "trainer.total_training_steps"), steps, "the rehearsal"),
         Change("trainer.save_freq", _get(config, "trainer.save_freq"), steps, "save at the last step, then resume"),
         Change("trainer.test_freq", _get(config, "trainer.test_freq"), steps, "validate at the last step"),
@@ -99,7 +89,7 @@ def planned_changes(config: DictConfig, model_dir: Path, out_dir: Path, steps: i
             "a scratch folder",
         ),
         Change("trainer.logger", _get(config, "trainer.logger"), ["file"], "metrics to a file in the scratch folder"),
-        Change("trainer.n_gpus_per_node", _get(config, "trainer.n_gpus_per_node"), 1, "no GPU: one stand-in rank"),
+        Change("trainer.n_gpus_per_node", _get(config, "trainer.n_gpus_per_node"), 1, "no GPU: one CPU rank"),
         Change("trainer.nnodes", _get(config, "trainer.nnodes"), 1, "one machine"),
         Change(
             "trainer.resume_mode",
@@ -108,6 +98,10 @@ def planned_changes(config: DictConfig, model_dir: Path, out_dir: Path, steps: i
             "trains from scratch and saves; the resume then uses the launch's mode on that checkpoint",
         ),
     ]
+    for key, (value, why) in CPU_ACTOR_SETTINGS.items():
+        full = f"actor_rollout_ref.{key}"
+        if _get(config, full) != value:
+            changes.append(Change(full, _get(config, full), value, why))
     if preview is not None and int(preview) >= GROUP:
         changes.append(Change("pdai.rollout.preview_size", preview, GROUP // 2, "fits the scaled-down group"))
     if OmegaConf.select(config, "pdai", default=None) is not None:  # the baseline recipe has no pdai section
