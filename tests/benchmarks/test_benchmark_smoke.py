@@ -35,7 +35,11 @@ class Smoke:
 
 
 SMOKES: dict[str, Smoke] = {
-    # the two that import verl first, so that they overlap
+    # the slowest first (it teaches a model and trains two methods), then the two that import verl
+    "bench_learning": Smoke(
+        lambda scratch: ["benchmarks/bench_learning.py", "--smoke", "--out", str(scratch / "learning")],
+        r"^eprli / grpo wall time per run: (\d+\.\d+)x",
+    ),
     "bench_rollout": Smoke(
         lambda _: ["benchmarks/bench_rollout.py", "--smoke"],
         r"^pdai_hint / single_turn = (\d+\.\d+)x \(target <= 1\.1x: (?:met|NOT met)\); blocking / single_turn = \d",
@@ -109,6 +113,7 @@ class Smokes:
 READERS = {
     "test_bench_rollout_smoke_exercises_both_parts_and_the_hinted_path": "bench_rollout",
     "test_gpu_check_smoke_writes_its_report": "gpu_check",
+    "test_bench_learning_smoke_writes_the_summary_and_curves": "bench_learning",
 }
 
 
@@ -160,3 +165,22 @@ def test_gpu_check_smoke_writes_its_report(smokes: Smokes) -> None:
     assert report["device"] == "cpu (smoke run)"
     assert report["epgrpo"]["shape"] == "64 x 256, groups of 16"
     assert report["eval_hf"]["generated_tokens"] > 0
+
+
+def test_bench_learning_smoke_writes_the_summary_and_curves(smokes: Smokes) -> None:
+    run = smokes.result("bench_learning")
+    assert run.returncode == 0, run.tail()
+    out = smokes.scratch / "learning"
+    summary = json.loads((out / "summary.json").read_text())
+    assert set(summary["methods"]) == {"grpo", "eprli"}
+    for method in summary["methods"].values():
+        seed = method["seeds"]["0"]
+        for key in ("heldout_acc", "heldout_acc_initially_unsolved", "train_unassisted_acc", "wall_s"):
+            assert 0.0 <= seed[key] and math.isfinite(seed[key])
+        assert seed["rollouts"] > 0
+        assert [point["step"] for point in seed["curve"]] == [0, 2]  # step 0 (the base model) and the last step
+    for method in ("grpo", "eprli"):
+        record = json.loads((out / "runs" / method / "seed0" / "run.json").read_text())
+        assert record["actor_updates"] == 2  # verl's actor updated the model at both steps
+    for name in ("heldout_acc", "heldout_acc_initially_unsolved", "intervention_rate", "hint_level"):
+        assert (out / f"{name}.png").stat().st_size > 1000

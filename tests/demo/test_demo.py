@@ -128,3 +128,29 @@ def _steps(stdout: str) -> list[str]:
             chunks.append("\n".join(current))
             current = []
     return chunks
+
+
+def _accuracy(stdout: str, when: str) -> dict[str, tuple[int, int]]:
+    line = re.search(rf"unassisted accuracy {when} training:\s+[\d.]+ \((.*) samples correct\)", stdout)
+    assert line, f"no '{when}' accuracy line"
+    return {tier: (int(c), int(n)) for tier, c, n in re.findall(r"(\w+) (\d+)/(\d+)", line[1])}
+
+
+def test_verls_actor_updates_the_model_and_the_accuracy_is_measured_before_and_after(demo_run):
+    process, out = demo_run
+    moved = re.search(
+        r"the actor updated the model (\d+) time\(s\): (\d+) of (\d+) parameter tensors changed", process.stdout
+    )
+    assert moved, process.stdout[-2000:]
+    assert int(moved[1]) == STEPS
+    assert int(moved[2]) == int(moved[3]) > 0  # every tensor of the served model moved
+    tiers = {p.tier for p in load_problems()}
+    samples = {tier: 8 * sum(p.tier == tier for p in load_problems()) for tier in tiers}
+    before, after = _accuracy(process.stdout, "before"), _accuracy(process.stdout, "after")
+    assert {t: n for t, (_, n) in before.items()} == samples == {t: n for t, (_, n) in after.items()}
+    # the taught split, measured unassisted: easy problems solved, hard ones not
+    assert before["easy"][0] > before["hard"][0]
+    lines = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    for record in lines:
+        data = record.get("data", record)
+        assert data["actor/grad_norm"] > 0 and data["actor/lr"] > 0  # verl's actor reported a real update

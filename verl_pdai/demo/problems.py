@@ -43,6 +43,10 @@ class DemoProblem:
         return [{"role": "user", "content": f"{self.question} {INSTRUCTION}"}]
 
     @property
+    def kind(self) -> str:
+        return self.tier  # what the learning benchmark's evaluator groups by
+
+    @property
     def prior(self) -> tuple[float, float]:
         return LEVEL_PRIORS[self.level]
 

@@ -6,7 +6,6 @@ for the GPU side is in ``stand_ins.py`` (and docs/demo.md says why each one is t
 
 from __future__ import annotations
 
-import asyncio
 import importlib.util
 import logging
 import os
@@ -18,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from verl_pdai.demo.config import BOUNDARY, HINT_PREFIX, DemoPaths, compose_config
+from verl_pdai.demo.measure import unassisted_accuracy, weight_change
 from verl_pdai.demo.problems import DemoProblem, load_problems, write_parquet
 
 TEACH_STEPS = 250
@@ -33,6 +33,10 @@ class DemoResult:
     teach_seconds: float | None
     untaught_prompts: int  # prompts the server saw that no lesson used (0 unless the chat template differs)
     problems: list[DemoProblem] = field(default_factory=list)
+    accuracy_before: Any = None  # UnassistedAccuracy of the model before and after training
+    accuracy_after: Any = None
+    weight_change: Any = None
+    actor_updates: int = 0
 
 
 def qwen_tokenizer_dir() -> Path:
@@ -113,7 +117,6 @@ def build_trainer(config: Any, tokenizer: Any, tiers: dict[str, str], say: Calla
 
     import verl_pdai.plugin.trainer  # noqa: F401  registers pdai_sync (the entry point does it after pip install)
     from verl_pdai.demo.observer import demo_trainer_class
-    from verl_pdai.demo.stand_ins import ActorStandIn, CheckpointEngineStandIn
 
     trainer_cls = demo_trainer_class(get_trainer_cls(config.trainer.v1.trainer_mode), tiers, say)
     trainer = trainer_cls(config)
@@ -121,8 +124,6 @@ def build_trainer(config: Any, tokenizer: Any, tiers: dict[str, str], say: Calla
     trainer.tokenizer, trainer.processor = tokenizer, None  # _init_tokenizer would load a full model config
     trainer._init_dataloader()
     trainer._init_dump_executor()
-    trainer.actor_rollout_wg = ActorStandIn()
-    trainer.checkpoint_manager = CheckpointEngineStandIn()
     trainer.global_steps = 0
     return trainer
 
@@ -152,7 +153,9 @@ def run_demo(
         tokenizer_dir = qwen_tokenizer_dir()
         tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_dir))
         model, teach_seconds, taught_prompts = taught_tiny_model(tokenizer, problems, fractions, seed, log)
-        config_path = tokenizer_dir
+        config_path = out_dir / "model"  # what verl's actor loads: the taught weights, with the tokenizer
+        model.save_pretrained(str(config_path))
+        tokenizer.save_pretrained(str(config_path))
     else:
         tokenizer, model = load_model(model_path)
         log(f"loaded {model_path} ({sum(p.numel() for p in model.parameters()) / 1e6:.1f}M parameters)")
@@ -162,34 +165,29 @@ def run_demo(
     metrics_file = out_dir / "metrics.jsonl"
     os.environ["VERL_FILE_LOGGER_PATH"] = str(metrics_file)  # verl's FileLogger writes here
     log("starting Ray and TransferQueue")
+    before = unassisted_accuracy(model, tokenizer, problems, seed)
+    log(f"unassisted accuracy before training: {before.line()}")
+    weights_before = {name: p.detach().clone() for name, p in model.named_parameters()}
     with ray_and_transfer_queue():
-        from verl.experimental.reward_loop.reward_loop import RewardLoopWorker
-
-        from verl_pdai.demo.stand_ins import InProcessAgentLoopManager, RewardLoopStandIn, TQWorker
-        from verl_pdai.demo.tiny_model_server import TinyModelServer
+        from verl_pdai.demo.cpu_stack import attach_cpu_stack
 
         trainer = build_trainer(config, tokenizer, tiers, log)
-        reward_worker = RewardLoopWorker(config)
-        trainer.reward_loop_manager = RewardLoopStandIn(reward_worker)
-        server = TinyModelServer(
-            tokenizer,
-            model=model,
-            seed=seed,
-            seed_by_index=True,
-            weight_version=trainer.checkpoint_manager.weight_version,
+        stack = attach_cpu_stack(trainer, config, tokenizer, model, seed=seed, seed_by_index=True)
+        trainer.on_init_end()  # as verl's set-up ends: the actor's weights are synced to the rollout
+        server = stack.server
+        log(
+            f"training {steps} step(s) of pdai_sync: {config.data.train_batch_size} prompts x "
+            f"{config.actor_rollout_ref.rollout.n} sessions per step; verl's actor updates the model "
+            f"(FSDP2 on CPU, lr {config.actor_rollout_ref.actor.optim.lr:g})"
         )
-        loop = asyncio.new_event_loop()
-        try:
-            worker = TQWorker(config, tokenizer, server, reward_worker)
-            worker.hf_model_type = model.config.model_type  # as verl reads it from config.json: qwen2 prompt builder
-            manager = InProcessAgentLoopManager(worker, loop)
-            log(
-                f"training {steps} step(s) of pdai_sync: {config.data.train_batch_size} prompts x "
-                f"{config.actor_rollout_ref.rollout.n} sessions per step"
-            )
-            trainer.fit(manager)  # verl's own loop
-        finally:
-            loop.close()
+        trainer.fit(stack.manager())  # verl's own loop
+    moved = weight_change(weights_before, model)
+    log(
+        f"the actor updated the model {stack.actor.updates} time(s): {moved.changed} of {moved.total} parameter "
+        f"tensors changed (largest relative change {moved.largest:.2e}); the server decoded with every update"
+    )
+    after = unassisted_accuracy(model, tokenizer, problems, seed)
+    log(f"unassisted accuracy after training:  {after.line()}")
     untaught = 0
     if taught_prompts is not None:
         seen = {tuple(calls[0].prompt_ids) for calls in server.calls.values() if calls}
@@ -197,4 +195,15 @@ def run_demo(
         if untaught:
             log(f"WARNING: {untaught} prompt(s) reached the server in a form no lesson used (chat template?)")
     log(f"metrics of {len(trainer.demo_metrics)} step(s) -> {metrics_file}")
-    return DemoResult(trainer.demo_groups, trainer.demo_metrics, metrics_file, teach_seconds, untaught, problems)
+    return DemoResult(
+        trainer.demo_groups,
+        trainer.demo_metrics,
+        metrics_file,
+        teach_seconds,
+        untaught,
+        problems,
+        before,
+        after,
+        moved,
+        stack.actor.updates,
+    )
