@@ -46,8 +46,22 @@ CURVES = {
 def build_base(seed: int, folder: Path, sizes: RunSizes, say: Any, teach_steps: int | None = None) -> dict[str, Any]:
     """Teach the seed's base model (once) and measure it unassisted at step 0."""
     step0_file = folder / "step0.json"
+    made_with = {
+        "train_size": sizes.train_size,
+        "heldout_size": sizes.heldout_size,
+        "k": sizes.k,
+        "temperature": sizes.temperature,
+        "response_length": sizes.response_length,
+        "teach_steps": teach_steps,
+    }
     if step0_file.exists():
-        return json.loads(step0_file.read_text())
+        cached = json.loads(step0_file.read_text())
+        if cached.get("made_with") == made_with:
+            return cached
+        raise SystemExit(
+            f"{folder} holds a base model made with other settings ({cached.get('made_with')}, not {made_with}): "
+            "its teaching set may hold this run's held-out problems; pass another --out"
+        )
     from transformers import AutoTokenizer
 
     from verl_pdai.demo.run import qwen_tokenizer_dir
@@ -76,6 +90,7 @@ def build_base(seed: int, folder: Path, sizes: RunSizes, say: Any, teach_steps: 
         say(f"seed {seed}: step 0 {name} unassisted by kind {_fmt(result.by_kind())}")
     step0 = {
         "seed": seed,
+        "made_with": made_with,
         "k": STEP0_K,
         "teach_seconds": report.seconds,
         "teach_lessons": report.lessons,
@@ -98,7 +113,10 @@ def build_base(seed: int, folder: Path, sizes: RunSizes, say: Any, teach_steps: 
     step0["curve_point"] = {
         "step": 0,
         "heldout_acc": start.accuracy,
-        "heldout_acc_initially_unsolved": statistics.fmean(start.pass_rates[p] for p in unsolved) if unsolved else 0.0,
+        "heldout_acc_initially_unsolved": statistics.fmean(start.pass_rates[p] for p in unsolved)
+        if unsolved
+        else float("nan"),
+        "initially_unsolved": len(unsolved),
         **{f"heldout_acc/{kind}": acc for kind, acc in start.by_kind().items()},
     }
     folder.mkdir(parents=True, exist_ok=True)

@@ -12,10 +12,11 @@ import torch
 
 
 def main(folder: Path, tokenizer_dir: Path) -> None:
+    from omegaconf import OmegaConf
     from tensordict import TensorDict
     from transformers import AutoTokenizer
     from verl.utils import tensordict_utils as tu
-    from verl.workers.utils.padding import left_right_2_no_padding
+    from verl.workers.utils.padding import left_right_2_no_padding, no_padding_2_padding
 
     from verl_pdai.actor.in_process import InProcessActor, InProcessWeightSync
     from verl_pdai.actor.settings import apply_cpu_actor_settings
@@ -28,6 +29,9 @@ def main(folder: Path, tokenizer_dir: Path) -> None:
     tokenizer.save_pretrained(str(folder))
     config = compose_ppo_trainer([f"actor_rollout_ref.model.path={folder}", "actor_rollout_ref.actor.optim.lr=1e-3"])
     apply_cpu_actor_settings(config.actor_rollout_ref, micro_batch_size=2)  # two micro-batches: accumulation
+    # fp32 throughout (verl's default is bf16 autocast), so the log-prob check below can be exact
+    precision = {"param_dtype": "fp32", "reduce_dtype": "fp32", "buffer_dtype": "fp32"}
+    OmegaConf.update(config.actor_rollout_ref, "actor.fsdp_config.mixed_precision", precision, force_add=True)
 
     gen = torch.Generator().manual_seed(0)
     batch, prompt, response = 4, 6, 10
@@ -43,7 +47,7 @@ def main(folder: Path, tokenizer_dir: Path) -> None:
     advantages = torch.randn(batch, response, generator=gen)
     masked = response_mask == 0
 
-    def update(adv: torch.Tensor, old_log_probs: torch.Tensor) -> InProcessActor:
+    def batch_td(adv: torch.Tensor, old_log_probs: torch.Tensor) -> TensorDict:
         td = TensorDict(
             {
                 "input_ids": ids.clone(),
@@ -57,7 +61,10 @@ def main(folder: Path, tokenizer_dir: Path) -> None:
             },
             batch_size=batch,
         )
-        td = left_right_2_no_padding(td)
+        return left_right_2_no_padding(td)
+
+    def update(adv: torch.Tensor, old_log_probs: torch.Tensor) -> InProcessActor:
+        td = batch_td(adv, old_log_probs)
         tu.assign_non_tensor(
             td,
             global_batch_size=batch,
@@ -73,6 +80,14 @@ def main(folder: Path, tokenizer_dir: Path) -> None:
         actor = InProcessActor(config.actor_rollout_ref)
         actor.update_actor(td)
         return actor
+
+    # the actor's own log-probs (packed sequences, sdpa) against a plain HF forward of each padded row
+    fresh = InProcessActor(config.actor_rollout_ref)
+    td = batch_td(advantages, old)
+    tu.assign_non_tensor(td, calculate_entropy=False, compute_loss=False, temperature=1.0)
+    output = fresh.compute_log_prob(td)
+    engine_log_probs = no_padding_2_padding(output["log_probs"], td)
+    log_prob_gap = float(((engine_log_probs - old).abs() * response_mask).max())
 
     base = update(advantages, old)
     noise = torch.randn(batch, response, generator=gen) * 5
@@ -97,6 +112,7 @@ def main(folder: Path, tokenizer_dir: Path) -> None:
                 "served_max_diff": max(float((served[k] - a[k]).abs().max()) for k in names),
                 "weight_version": sync.weight_version(),
                 "updates": base.updates,
+                "log_prob_gap": log_prob_gap,
             }
         )
     )

@@ -52,3 +52,9 @@ def test_one_trained_token_changes_the_update(probe: dict) -> None:
 def test_the_weight_sync_serves_exactly_the_actors_weights(probe: dict) -> None:
     assert probe["served_max_diff"] == 0.0
     assert probe["weight_version"] == 7
+
+
+def test_the_actors_log_probs_are_the_models(probe: dict) -> None:
+    # packed sequences (remove-padding) + sdpa in fp32 against an HF forward of the padded rows: equal to float
+    # rounding (a position or sequence mix-up in the packing moves them by far more)
+    assert probe["log_prob_gap"] < 1e-4

@@ -182,5 +182,6 @@ def test_bench_learning_smoke_writes_the_summary_and_curves(smokes: Smokes) -> N
     for method in ("grpo", "eprli"):
         record = json.loads((out / "runs" / method / "seed0" / "run.json").read_text())
         assert record["actor_updates"] == 2  # verl's actor updated the model at both steps
+        assert record["served_weight_change"] > 0  # and the model the held-out evaluation sampled from moved
     for name in ("heldout_acc", "heldout_acc_initially_unsolved", "intervention_rate", "hint_level"):
         assert (out / f"{name}.png").stat().st_size > 1000

@@ -20,6 +20,8 @@ def _single_rank_process_group() -> None:
     import torch.distributed as dist
 
     if dist.is_initialized():
+        if dist.get_world_size() != 1:
+            raise RuntimeError("the in-process actor runs on one rank; a process group of several ranks exists")
         return
     for key, value in {
         "RANK": "0",
@@ -29,7 +31,7 @@ def _single_rank_process_group() -> None:
         "MASTER_ADDR": "127.0.0.1",  # recorded by verl's Worker; the group below uses an in-memory store
         "MASTER_PORT": "0",
     }.items():
-        os.environ.setdefault(key, value)
+        os.environ[key] = value  # a launcher's RANK/WORLD_SIZE (torchrun, SLURM) would disagree with this group
     dist.init_process_group("gloo", rank=0, world_size=1, store=dist.HashStore())
 
 
@@ -93,7 +95,10 @@ class InProcessWeightSync:
     def update_weights(self, global_steps: int | None = None) -> None:
         state = self.actor.full_state()
         missing, unexpected = self.target.load_state_dict(state, strict=False)
-        if unexpected or [m for m in missing if not m.endswith("lm_head.weight")]:
+        tied = bool(getattr(self.target.config, "tie_word_embeddings", False))
+        # a tied output head is the input embedding (FSDP's state dict may leave out the alias); any other gap
+        # would serve a stale tensor
+        if unexpected or [m for m in missing if not (tied and m == "lm_head.weight")]:
             raise RuntimeError(f"weight sync: names differ (missing {missing}, unexpected {unexpected})")
         self.updates.append(int(global_steps) if global_steps is not None else self.weight_version())
 

@@ -109,6 +109,7 @@ class TinyModelServer:
         # as verl's LLM client reports it: the weight version (global step) each output was generated with
         self.weight_version = weight_version
         self._lock = threading.Lock()
+        self._visits: dict[str, int] = {}  # sampling key -> calls so far (see _generator)
 
     # ------------------------------------------------------------------ records
 
@@ -154,12 +155,19 @@ class TinyModelServer:
     # ------------------------------------------------------------------ decoding
 
     def _generator(self, request_id: str, prompt_ids: list[int]) -> torch.Generator:
-        """A generator seeded by (seed, session, context): reproducible whatever order sessions run in."""
+        """A generator seeded by (seed, session, context, visit): reproducible whatever order sessions run in.
+        ``visit`` counts earlier calls with the same key (a prompt seen again in a later epoch): a repeated
+        request draws fresh numbers, as a vLLM server does, instead of replaying the first visit's draws."""
         match = _SESSION_ID.match(request_id)
         session = match.group(1) if match else request_id
         if self.seed_by_index and match:
             session = session.rsplit("-", 1)[-1]
-        digest = hashlib.blake2b(f"{self.seed}|{session}|{prompt_ids}".encode(), digest_size=8).digest()
+        key = f"{self.seed}|{session}|{prompt_ids}"
+        with self._lock:
+            visit = self._visits.get(key, 0)
+            self._visits[key] = visit + 1
+        key = key if visit == 0 else f"{key}|{visit}"
+        digest = hashlib.blake2b(key.encode(), digest_size=8).digest()
         return torch.Generator().manual_seed(int.from_bytes(digest, "little") & ((1 << 63) - 1))
 
     def _stopped(self, ids: list[int], stop: list[str]) -> bool:

@@ -163,6 +163,7 @@ def run_method(
 
     import verl_pdai.plugin.trainer  # noqa: F401  registers the pdai modes
     from verl_pdai.demo.cpu_stack import attach_cpu_stack
+    from verl_pdai.demo.measure import weight_change
     from verl_pdai.demo.run import ray_and_transfer_queue
     from verl_pdai.learning.heldout import evaluate_unassisted
 
@@ -173,6 +174,7 @@ def run_method(
     model_dir = base_dir / "model"
     tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
     model = AutoModelForCausalLM.from_pretrained(str(model_dir), torch_dtype="float32").eval()
+    base_weights = {name: p.detach().clone() for name, p in model.named_parameters()}
     config = compose_run_config(method, model_dir, train_file, out_dir, steps, seed, sizes)
     metrics_file = out_dir / "metrics.jsonl"
     metrics_file.unlink(missing_ok=True)
@@ -219,6 +221,8 @@ def run_method(
         "train_unassisted_by_kind": final_train.by_kind(),
         "rollouts": steps * sizes.prompts * sizes.group,
         "actor_updates": stack.actor.updates,
+        # how far the served model (the one evaluated) moved from the base: largest relative change of a tensor
+        "served_weight_change": weight_change(base_weights, model).largest,
         "wall_s": time.perf_counter() - started,
         "eval_s": sum(e.get("eval_s", 0.0) for e in trainer.learning_evals) + final_train.seconds,
         "curve": [_curve_point(e, per_step) for e in trainer.learning_evals],
