@@ -157,6 +157,9 @@ def test_grading_uses_the_reward_outcome_check():
 
 
 def test_tasks_module_is_pure():
-    code = "import sys, verl_pdai.learning.tasks; print(sorted(m for m in ('torch', 'verl', 'pandas') if m in sys.modules))"
+    code = (
+        "import sys, verl_pdai.learning.tasks; "
+        "print(sorted(m for m in ('torch', 'verl', 'pandas') if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"

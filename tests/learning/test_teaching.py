@@ -71,7 +71,7 @@ def small_model(tokenizer):
     taught = [SumProblem(ops) for ops in ((2, 3), (4, 7), (6, 1), (9, 5), (8, 8), (3, 9))]
     hinted = [SumProblem(ops) for ops in ((2, 3, 4), (5, 1, 7))]
     model, report = T.teach_base_model(
-        tokenizer, T.TeachingSet(tuple(taught), tuple(hinted)), seed=0, hidden_size=64, steps=150, batch_size=8
+        tokenizer, T.TeachingSet(tuple(taught), tuple(hinted)), seed=0, hidden_size=64, steps=120, batch_size=8, lr=1e-2
     )
     return model, report, taught
 

@@ -112,7 +112,9 @@ class _Head:
         index = torch.searchsorted(cdf, u).squeeze(1).clamp(max=cdf.shape[1] - 1)
         if self.log_rest is None:
             return self.ids[index]
-        rest_pick = self.rest_ids[torch.randint(len(self.rest_ids), (len(index),), generator=generator).to(index.device)]
+        rest_pick = self.rest_ids[
+            torch.randint(len(self.rest_ids), (len(index),), generator=generator).to(index.device)
+        ]
         return torch.where(index < len(self.ids), self.ids[index.clamp(max=len(self.ids) - 1)], rest_pick)
 
 

@@ -87,9 +87,7 @@ class TeachingReport:
 
 def hint_set(problem: SumProblem) -> HintSet:
     """The hints the rollout builds for this problem (same function, same settings as the benchmark's)."""
-    return build_hints(
-        problem.reference_solution, problem.answer, HINT_FRACTIONS, prefix=HINT_PREFIX, suffix=BOUNDARY
-    )
+    return build_hints(problem.reference_solution, problem.answer, HINT_FRACTIONS, prefix=HINT_PREFIX, suffix=BOUNDARY)
 
 
 def teaching_set(
