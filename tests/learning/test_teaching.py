@@ -87,6 +87,17 @@ def test_teaching_a_small_set_solves_a_taught_sum2_problem(small_model, tokenize
     assert 0 < result.restricted_vocab < 200  # the exact taught-ids path
 
 
+def test_teaching_is_reproducible(tokenizer):
+    teaching = T.TeachingSet((SumProblem((2, 3)), SumProblem((4, 7))), (SumProblem((5, 1, 7)),))
+    first, _ = T.teach_base_model(tokenizer, teaching, seed=4, hidden_size=64, steps=30, batch_size=2)
+    second, _ = T.teach_base_model(tokenizer, teaching, seed=4, hidden_size=64, steps=30, batch_size=2)
+    other, _ = T.teach_base_model(tokenizer, teaching, seed=5, hidden_size=64, steps=30, batch_size=2)
+    a, b, c = (m.state_dict() for m in (first, second, other))
+    assert all(torch.equal(a[name], b[name]) for name in a)
+    assert not all(torch.equal(a[name], c[name]) for name in a)
+    assert not torch.are_deterministic_algorithms_enabled()  # the caller's setting is restored
+
+
 def test_evaluator_matches_the_full_vocabulary_model(small_model, tokenizer):
     """The taught-ids shortcut decodes what the full model decodes: greedy equals HF generate, and a model whose
     untaught rows are no longer zero takes the full path and still agrees."""

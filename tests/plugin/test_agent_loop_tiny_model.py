@@ -176,8 +176,12 @@ def test_server_honours_stop_eos_max_tokens_logprobs_and_is_deterministic(tokeni
     plain = TinyModelServer(tokenizer, seed=0, model=model)
     out = ask(plain, {"max_tokens": 7, "temperature": 1.0})
     assert len(out.token_ids) == 7 and out.log_probs is None
-    again = ask(plain, {"max_tokens": 7, "temperature": 1.0, "logprobs": True})
-    assert again.token_ids == out.token_ids and len(again.log_probs) == 7  # same session and context: same draw
+    replay = TinyModelServer(tokenizer, seed=0, model=model)
+    again = ask(replay, {"max_tokens": 7, "temperature": 1.0, "logprobs": True})
+    assert again.token_ids == out.token_ids and len(again.log_probs) == 7  # same seed, session and context: same draw
+    revisit = ask(plain, {"max_tokens": 7, "temperature": 1.0})
+    assert revisit.token_ids != out.token_ids  # the same prompt seen again (a later epoch) draws fresh numbers
+    assert ask(replay, {"max_tokens": 7, "temperature": 1.0}).token_ids == revisit.token_ids  # ... reproducibly
     other = ask(plain, {"max_tokens": 7, "temperature": 1.0}, request_id="pdai-u-1-ab")
     assert other.token_ids != out.token_ids  # another session of the group samples differently
     # a stop string: the token that completes it is returned, and generation stops there

@@ -209,23 +209,30 @@ def teach_base_model(
     permutation, position = torch.randperm(len(lessons), generator=order), 0
     losses: list[float] = []
     started = time.perf_counter()
-    for step in range(1, steps + 1):
-        if position + batch_size > len(lessons):
-            permutation, position = torch.randperm(len(lessons), generator=order), 0
-        rows = permutation[position : position + batch_size]
-        position += batch_size
-        width = int(lengths[rows].max())
-        log_probs = policy.token_log_probs(ids[rows, :width], attention[rows, :width])
-        batch_targets = targets[rows, : width - 1]
-        loss = -(log_probs * batch_targets).sum() / batch_targets.sum()
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(policy.parameters, CLIP)
-        optimizer.step()
-        scheduler.step()
-        losses.append(float(loss.detach()))
-        if progress is not None:
-            progress(step, losses[-1])
+    deterministic = torch.are_deterministic_algorithms_enabled()
+    # without it the gradients' last bits differ from run to run, and 1200 steps turn that into another base
+    # model; with it a seed teaches the same model every time (on one machine and torch build)
+    torch.use_deterministic_algorithms(True)
+    try:
+        for step in range(1, steps + 1):
+            if position + batch_size > len(lessons):
+                permutation, position = torch.randperm(len(lessons), generator=order), 0
+            rows = permutation[position : position + batch_size]
+            position += batch_size
+            width = int(lengths[rows].max())
+            log_probs = policy.token_log_probs(ids[rows, :width], attention[rows, :width])
+            batch_targets = targets[rows, : width - 1]
+            loss = -(log_probs * batch_targets).sum() / batch_targets.sum()
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(policy.parameters, CLIP)
+            optimizer.step()
+            scheduler.step()
+            losses.append(float(loss.detach()))
+            if progress is not None:
+                progress(step, losses[-1])
+    finally:
+        torch.use_deterministic_algorithms(deterministic)
     policy.sync()
     model.eval()
     tail = losses[-50:]
