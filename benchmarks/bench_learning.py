@@ -124,6 +124,33 @@ def build_base(seed: int, folder: Path, sizes: RunSizes, say: Any, teach_steps: 
     return step0
 
 
+def provenance() -> dict[str, Any]:
+    """The commit and machine a table came from (docs/learning.md quotes them)."""
+    import platform
+
+    import torch
+    import verl
+
+    try:
+        commit = subprocess.run(
+            ["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=10
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        commit = ""
+    cpu = platform.processor() or platform.machine()
+    try:
+        names = [line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")]
+        cpu = names[0] if names else cpu
+    except OSError:
+        pass
+    return {
+        "commit": commit or "unknown",
+        "machine": f"{os.cpu_count()} cores, {cpu}",
+        "torch": torch.__version__,
+        "verl": getattr(verl, "__version__", "unknown"),
+    }
+
+
 def _fmt(values: dict[str, float]) -> str:
     return ", ".join(f"{k} {v:.2f}" for k, v in values.items())
 
@@ -288,6 +315,7 @@ def main(argv: list[str] | None = None) -> int:
         "step0_k": STEP0_K,
         "jobs": args.jobs,
         "wall_s": time.perf_counter() - started,
+        **provenance(),
     }
     (args.out / "summary.json").write_text(json.dumps(summary, indent=1))
     plot(summary, args.out)
