@@ -1,10 +1,14 @@
 """Scoring with a hard wall-clock bound: each response is scored in a worker process that is killed and
 replaced when it overruns (sympy can hang on adversarial LaTeX, and signal-based timeouts do not work in
 the executor threads of verl's async reward actors). Imports no verl.
+
+Fork-safe: a forked child (e.g. a ``multiprocessing`` pool over ``verl_pdai.api.compute_score``) resets the pools it
+inherited (see ``verl_pdai.core.worker_pool``) and the lock of ``shared_scorer``, and starts workers of its own.
 """
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Sequence
 
@@ -21,7 +25,8 @@ class BoundedScorer:
     Two calls per response, each bounded by ``config.timeout_s``: the outcome first, then the step checks. A step
     check that overruns gives the process floor (the outcome stands); an outcome that cannot be decided gives the
     floor score, flagged ``unscored`` (see ``verl_pdai.core.scoring``). A time-out never scores above the same
-    response scored in time.
+    response scored in time. A call that waits longer than ``config.queue_timeout_s`` for a free worker is scored
+    the same way (an outcome that could not be decided); ``queue_wait_s`` of the result sums the waits.
     """
 
     def __init__(self, config: StepwiseConfig | None = None, handler: str = SCORE_HANDLER) -> None:
@@ -30,6 +35,7 @@ class BoundedScorer:
             handler,
             num_workers=self.config.num_workers,
             memory_limit_mb=self.config.memory_limit_mb or None,
+            acquire_timeout_s=self.config.queue_timeout_s,
         )
 
     def _payload(
@@ -51,6 +57,12 @@ class BoundedScorer:
 
     @staticmethod
     def _result(reply: PoolResult) -> ScoreResult:
+        result = BoundedScorer._decode(reply)
+        result.queue_wait_s = round(reply.queue_wait_s, 6)
+        return result
+
+    @staticmethod
+    def _decode(reply: PoolResult) -> ScoreResult:
         if reply.timed_out:
             return ScoreResult.failed(timed_out=True, error="scoring hit its time bound")
         if not reply.ok or not isinstance(reply.value, dict):
@@ -62,11 +74,15 @@ class BoundedScorer:
 
     def _combine(self, outcome: ScoreResult, process: ScoreResult | None, text_chars: int) -> ScoreResult:
         if outcome.timed_out or outcome.error:
-            return ScoreResult.floor(self.config, text_chars, timed_out=outcome.timed_out, error=outcome.error)
+            result = ScoreResult.floor(self.config, text_chars, timed_out=outcome.timed_out, error=outcome.error)
+            result.queue_wait_s = outcome.queue_wait_s
+            return result
         assert process is not None
         if process.timed_out or process.error:
             process.set_process_floor(self.config, text_chars)
-        return merge_phases(outcome, process)
+        result = merge_phases(outcome, process)
+        result.queue_wait_s = round(outcome.queue_wait_s + process.queue_wait_s, 6)
+        return result
 
     def score(
         self,
@@ -119,6 +135,17 @@ def _chars(pieces: Sequence[str]) -> int:
 
 _shared: dict[tuple, BoundedScorer] = {}
 _shared_lock = threading.Lock()
+
+
+def _new_lock_in_child() -> None:
+    """After ``fork()``: the lock may have been copied held by a parent thread that does not exist in the child.
+    The scorers in ``_shared`` stay: their pools reset themselves in the child."""
+    global _shared_lock
+    _shared_lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):  # POSIX
+    os.register_at_fork(after_in_child=_new_lock_in_child)
 
 
 def shared_scorer(config: StepwiseConfig | None = None) -> BoundedScorer:

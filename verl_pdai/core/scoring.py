@@ -42,6 +42,13 @@ THINKING_MODES = ("auto", "required", "off")
 # key credit is full while a response derives at most |K| + 2 distinct values, and 0 from 2 (|K| + 2) on
 SPRAY_SLACK = 2
 MAX_CLAIMS = 4096  # arithmetic claims checked per response (each step's scan is bounded too)
+# Scoring processes per pool (per reward actor). Each is a Python process (~60 MB once math-verify has loaded sympy,
+# up to memory_limit_mb under load), so 256 is already ~15 GB idle per actor and far more than the cores it could
+# keep busy; verl runs several reward actors per node. A fixed number, not one relative to the CPU count: the config
+# is validated on the driver, whose CPU count need not be the reward actor's.
+MAX_NUM_WORKERS = 256
+# Bound on queue_timeout_s: an hour is far past any useful wait, and keeps the value a sane finite number.
+MAX_QUEUE_TIMEOUT_S = 3600.0
 
 
 @dataclass(frozen=True)
@@ -64,6 +71,9 @@ class StepwiseConfig:
     min_repeat_chars: int = 20
     num_workers: int = 2
     memory_limit_mb: int = 2048
+    # Longest wait for a free scoring worker, per phase; past it the response gets the floor score, flagged unscored
+    # (as a time-out). The default keeps the old bound: a big batch on few workers legitimately queues for minutes.
+    queue_timeout_s: float = 600.0
 
     def __post_init__(self) -> None:
         problems = []
@@ -82,9 +92,15 @@ class StepwiseConfig:
             )
         if not (0 < self.timeout_s <= 600):
             problems.append(f"timeout_s={self.timeout_s!r}: must be in (0, 600] seconds")
-        for name in ("max_chars", "max_steps", "num_workers"):
+        for name in ("max_chars", "max_steps"):
             if getattr(self, name) < 1:
                 problems.append(f"{name}={getattr(self, name)!r}: must be >= 1")
+        if not (1 <= self.num_workers <= MAX_NUM_WORKERS):
+            problems.append(f"num_workers={self.num_workers!r}: must be in [1, {MAX_NUM_WORKERS}]")
+        if not (0 < self.queue_timeout_s <= MAX_QUEUE_TIMEOUT_S):
+            problems.append(
+                f"queue_timeout_s={self.queue_timeout_s!r}: must be in (0, {MAX_QUEUE_TIMEOUT_S:g}] seconds"
+            )
         if self.min_repeat_chars < 0:
             problems.append(f"min_repeat_chars={self.min_repeat_chars!r}: must be >= 0")
         if self.memory_limit_mb < 0:
@@ -127,6 +143,7 @@ class ScoreResult:
     timed_out: bool = False
     unscored: bool = False  # the outcome could not be decided in time: scored at the floor
     error: str = ""
+    queue_wait_s: float = 0.0  # seconds spent waiting for a free scoring worker (both phases); set by the caller
     step_scores: list[float] = field(default_factory=list)
     step_char_ends: list[int] = field(default_factory=list)
 

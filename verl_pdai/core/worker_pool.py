@@ -21,6 +21,10 @@ Design:
   fires when the *thread* that forked it exits, so forking from short-lived caller threads would kill workers.
 * No leaks: ``close()``, ``weakref.finalize`` (runs on garbage collection and at interpreter exit), stdin EOF in
   the worker when the parent dies, and ``PR_SET_PDEATHSIG`` for a worker busy in a handler.
+* ``fork()`` (e.g. a ``multiprocessing`` pool with the fork start method): the child inherits the pool's objects
+  but not its threads, and maybe a lock another thread held. An ``os.register_at_fork`` hook resets every pool in
+  the child (fresh locks, slots and spawner, the parent's workers forgotten, its pipe ends closed there), so the
+  child's first call starts workers of its own. The parent's pool is untouched.
 """
 
 from __future__ import annotations
@@ -42,7 +46,7 @@ import weakref
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeoutError
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import TracebackType
 
@@ -65,7 +69,8 @@ class PoolResult:
     value: dict | None
     timed_out: bool  # killed at the wall-clock bound
     error: str | None  # handler exception text, worker crash, etc.
-    elapsed_s: float  # total wall time spent in call(), including any wait for a worker and its start-up
+    elapsed_s: float  # total wall time of the call, including any wait for a worker and its start-up
+    queue_wait_s: float = 0.0  # of which waiting for a free worker (acall: from submission, executor queue included)
 
 
 def _failed(t0: float, error: str, *, timed_out: bool = False) -> PoolResult:
@@ -193,6 +198,21 @@ class _Worker:
                     pass
             return self.proc.returncode
 
+    def forget(self) -> None:
+        """In a forked child: close this process's copies of the pipes; never signal, wait for or read the worker,
+        which belongs to the parent. Not under ``lock``: the fork may have copied it held."""
+        for pipe in (self.proc.stdin, self.proc.stdout):
+            try:
+                if pipe is not None:
+                    pipe.close()
+            except OSError:
+                pass
+        # Kept for good: Popen.__del__ would warn about, and try to reap, a process that is not our child.
+        _FORGOTTEN.append(self.proc)
+
+
+_FORGOTTEN: list[subprocess.Popen[bytes]] = []
+
 
 class _Slot:
     """A place for one worker. A caller owns a slot from acquire to release."""
@@ -258,6 +278,7 @@ class _PoolState:
         self.counts = dict.fromkeys(
             ("calls", "ok", "errors", "timeouts", "crashes", "start_failures", "starts", "restarts"), 0
         )
+        _track(self)
 
     # ---- spawning -------------------------------------------------------------------------------------------
 
@@ -331,7 +352,7 @@ class _PoolState:
                     return self.idle.pop()
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
-                    return f"no free worker within acquire_timeout_s={self.acquire_timeout_s:g}s"
+                    return f"no free worker within the queue bound of {self.acquire_timeout_s:g}s"
                 self.cond.wait(remaining)
 
     def _release(self, slot: _Slot) -> None:
@@ -401,8 +422,9 @@ class _PoolState:
 
     # ---- calls ----------------------------------------------------------------------------------------------
 
-    def call(self, payload: dict, timeout_s: float) -> PoolResult:
-        t0 = time.monotonic()
+    def call(self, payload: dict, timeout_s: float, submitted: float | None = None) -> PoolResult:
+        """``submitted``: when the call was queued (``acall``), so the wait in an executor counts as queueing."""
+        t0 = time.monotonic() if submitted is None else submitted
         with self.cond:
             self.counts["calls"] += 1
         if not isinstance(timeout_s, int | float) or not timeout_s > 0 or math.isinf(timeout_s):
@@ -414,15 +436,18 @@ class _PoolState:
             return _failed(t0, f"payload is not JSON-encodable: {type(exc).__name__}: {exc}")
 
         slot = self._acquire(t0 + self.acquire_timeout_s)
+        queue_wait_s = time.monotonic() - t0
         if isinstance(slot, str):
-            return _failed(t0, slot)
+            return replace(_failed(t0, slot), queue_wait_s=queue_wait_s)
         try:
             worker = self._ready_worker(slot)
             if isinstance(worker, str):
-                return _failed(t0, worker)
-            return self._call_on(slot, worker, request_id, data, timeout_s, t0)
+                result = _failed(t0, worker)
+            else:
+                result = self._call_on(slot, worker, request_id, data, timeout_s, t0)
         finally:
             self._release(slot)
+        return replace(result, queue_wait_s=queue_wait_s)
 
     def _call_on(
         self, slot: _Slot, worker: _Worker, request_id: int, data: bytes, timeout_s: float, t0: float
@@ -474,6 +499,23 @@ class _PoolState:
 
     # ---- lifecycle ------------------------------------------------------------------------------------------
 
+    def reset_after_fork(self) -> None:
+        """In a forked child: start over as a pool of this process with no worker yet (the next call starts them).
+
+        Nothing inherited is trusted: locks may have been copied held by threads that do not exist here, the spawner
+        thread is gone, and the slots' workers and the calls that owned them belong to the parent.
+        """
+        for worker in self.workers:
+            worker.forget()
+        self.cond = threading.Condition()
+        self.slots = [_Slot(i) for i in range(len(self.slots))]
+        self.idle = deque(self.slots)
+        self.workers = set()
+        self.spawner = None
+        self.owner_pid = os.getpid()
+        self.prewarmed = False
+        self.counts = dict.fromkeys(self.counts, 0)
+
     def stats(self) -> dict[str, int]:
         with self.cond:
             counts = dict(self.counts)
@@ -505,6 +547,28 @@ class _PoolState:
             spawner.shutdown(wait=False, cancel_futures=True)
 
 
+# Every live pool of this process, for the fork hook below.
+_pools: weakref.WeakSet[_PoolState] = weakref.WeakSet()
+_pools_lock = threading.Lock()
+
+
+def _track(state: _PoolState) -> None:
+    with _pools_lock:
+        _pools.add(state)
+
+
+def _reset_pools_in_child() -> None:
+    """``os.register_at_fork`` hook: runs in the child right after ``fork()``, in its only thread."""
+    global _pools_lock
+    _pools_lock = threading.Lock()  # may have been copied held by another thread of the parent
+    for state in list(_pools):
+        state.reset_after_fork()
+
+
+if hasattr(os, "register_at_fork"):  # POSIX
+    os.register_at_fork(after_in_child=_reset_pools_in_child)
+
+
 class WorkerPool:
     """Run ``handler(payload) -> dict`` in killable worker processes, with a hard wall-clock bound per call.
 
@@ -513,7 +577,8 @@ class WorkerPool:
     runaway allocation raises MemoryError there (the worker is then replaced); ``None`` disables it.
 
     Time limits: ``timeout_s`` of a call starts when the call holds a ready worker. Starting a worker is bounded by
-    ``startup_timeout_s`` and waiting for a free one by ``acquire_timeout_s``; both return an error result.
+    ``startup_timeout_s`` and waiting for a free one by ``acquire_timeout_s`` (for ``acall``, from the moment it is
+    submitted); both return an error result. ``PoolResult.queue_wait_s`` says how long a call waited.
     ``call`` is thread-safe and never raises; all failures are :class:`PoolResult` with ``ok=False``.
     """
 
@@ -551,7 +616,9 @@ class WorkerPool:
     async def acall(self, payload: dict, timeout_s: float) -> PoolResult:
         """``call`` in the loop's default executor. Cancelling the await does not stop the (bounded) call."""
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(None, functools.partial(self.call, payload, timeout_s))
+        # The time queued in the executor (busy with other calls) counts against acquire_timeout_s.
+        call = functools.partial(self._state.call, payload, timeout_s, time.monotonic())
+        return await loop.run_in_executor(None, call)
 
     def close(self) -> None:
         """Kill and reap all workers. Idempotent; later calls return an error result."""

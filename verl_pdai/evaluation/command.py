@@ -139,7 +139,7 @@ def make_backend(args: argparse.Namespace, model_path: str) -> GenerationBackend
 def run_command(args: argparse.Namespace, backend: GenerationBackend | None = None) -> int:
     """The command with an optional ready backend (tests pass a scripted one); errors raise EvalInputError."""
     from verl_pdai.core.config_values import ConfigError
-    from verl_pdai.core.scoring import StepwiseConfig
+    from verl_pdai.core.scoring import MAX_NUM_WORKERS, StepwiseConfig
     from verl_pdai.evaluation.checkpoint import resolve_model
     from verl_pdai.evaluation.data import data_files, parse_benchmarks, read_problems
     from verl_pdai.evaluation.runner import EvalSettings, run_evaluation
@@ -155,7 +155,7 @@ def run_command(args: argparse.Namespace, backend: GenerationBackend | None = No
         checker = StepwiseConfig(
             thinking=args.thinking,
             timeout_s=args.score_timeout,
-            num_workers=args.score_workers or os.cpu_count() or 1,
+            num_workers=args.score_workers or min(os.cpu_count() or 1, MAX_NUM_WORKERS),
         )
     except ConfigError as exc:
         raise EvalInputError(str(exc)) from exc

@@ -85,6 +85,7 @@ SCALAR_KEYS = (
     "timed_out",
     "unscored",
     "error",
+    "queue_wait_s",
 )
 
 
@@ -100,7 +101,10 @@ def reference_solution_of(extra_info: object) -> str:
 
 
 def extra_info_of(result: ScoreResult, step_token_ends: Sequence[int] | None) -> dict[str, object]:
-    """The reward_extra_info of one sample: fixed keys, scalars as scalars, lists as JSON strings."""
+    """The reward_extra_info of one sample: fixed keys, scalars as scalars, lists as JSON strings.
+
+    ``step_token_ends`` is None where no token ids are known (``compute_score`` on verl's stock managers sees the
+    decoded text only): the key is then "[]", and only ``step_char_ends`` locates the steps."""
     info: dict[str, object] = {key: getattr(result, key) for key in SCALAR_KEYS}
     info["acc"] = float(result.acc)
     info["step_scores"] = json.dumps(result.step_scores)
