@@ -430,3 +430,39 @@ def test_fraction_forms_agree(value):
     slash = f"{value.numerator}/{value.denominator}"
     assert quick_equivalent(frac, slash) is True
     assert quick_equivalent(frac, str(value.numerator + 1) + "/" + str(value.denominator)) is False
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Sets, tuples and bare lists (docs/reward.md "Equivalence"): the ground truth's form decides
+# --------------------------------------------------------------------------------------------------------------
+
+SET_TUPLE_RULES = [
+    # a set is unordered and ignores repeats
+    (r"\{3,1,2\}", r"\{1,2,3\}", True),
+    (r"\left\{ 2, 1, 2 \right\}", r"\{1,2\}", True),
+    (r"\{1,2\}", r"\{1,2,3\}", False),
+    # a tuple (or an interval) is ordered
+    ("(1,2,3)", "(1,2,3)", True),
+    ("(3,2,1)", "(1,2,3)", False),
+    ("[1,2]", "(1,2)", False),
+    # a set and a tuple are different objects, whichever is the ground truth
+    (r"\{1,2,3\}", "(1,2,3)", False),
+    ("(1,2,3)", r"\{1,2,3\}", False),
+    (r"\{1,2\}", "[1,2]", False),
+    # a bare list in the ground truth (MATH's "all solutions") is unordered, in any brackets
+    ("3, 1, 2", "1,2,3", True),
+    (r"\{3,1,2\}", "1,2,3", True),
+    ("(3,2,1)", "1,2,3", True),
+    ("1, 2", "1,2,3", False),
+    # a bare list answer against a set is a set; against a tuple, a tuple written without brackets
+    ("3, 1, 2", r"\{1,2,3\}", True),
+    ("1, 2, 3", "(1,2,3)", True),
+    ("3, 2, 1", "(1,2,3)", False),
+]
+
+
+@pytest.mark.parametrize(
+    ("pred", "gt", "expected"), SET_TUPLE_RULES, ids=[f"{p} vs {g}" for p, g, _ in SET_TUPLE_RULES]
+)
+def test_sets_are_unordered_tuples_ordered_and_never_equal_to_each_other(pred, gt, expected):
+    assert answers_equivalent(pred, gt) is expected

@@ -49,3 +49,11 @@ def test_bad_reward_kwargs_name_their_section() -> None:
         preview_checker_config("pdai_stepwise", {"thinking": "sometimes"})
     with pytest.raises(ConfigError, match=r"reward\.custom_reward_function\.reward_kwargs .*unknown key"):
         preview_checker_config("naive", None, "pkg://verl_pdai.api", {"thinkin": "required"})
+
+
+def test_previews_accept_the_reward_routing_keys_and_keep_the_checker_settings() -> None:
+    """The routing keys are the reward's (issue 13): the agent loop must not refuse a reward config that has them."""
+    config = preview_checker_config("pdai_stepwise", {"thinking": "required", "math_sources": ["deepscaler"]})
+    assert config.thinking == "required"
+    with pytest.raises(ConfigError, match="route_other_sources='drop'"):
+        preview_checker_config("pdai_stepwise", {"route_other_sources": "drop"})

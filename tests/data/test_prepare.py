@@ -109,7 +109,7 @@ def test_benchmark_quirks_and_answers_the_checker_accepts(prepared):
             truth, info = row["reward_model"]["ground_truth"], row["extra_info"]
             for answer in info["answers"]:  # any accepted answer, through verl's custom-reward route
                 text = f"The answer is $\\boxed{{{answer}}}$."
-                assert compute_score(stem, text, truth, info)["acc"] == 1.0, (stem, answer)
+                assert compute_score(row["data_source"], text, truth, info)["acc"] == 1.0, (stem, answer)
     minerva = [row["extra_info"]["answers"] for row in tables["minerva"]]
     assert minerva == [["5"], ["3", "3.0"], ["3600"]]  # the raw list answers, trailing newlines stripped
     assert [row["reward_model"]["ground_truth"] for row in tables["minerva"]] == ["5", "3", "3600"]

@@ -107,6 +107,15 @@ def _settings(pdai: dict | None = None, algorithm: dict | None = None):
     return PdaiSettings.from_config(OmegaConf.create(config))
 
 
+def test_advantage_reads_the_reward_cap_beside_the_routing_keys():
+    """The routing keys (issue 13) sit in reward.reward_kwargs too: the cap must still be read, not defaulted."""
+    config = {
+        "algorithm": {"norm_adv_by_std_in_grpo": True},
+        "reward": {"reward_kwargs": {"process_cap": 0.1, "math_sources": ["deepscaler"]}},
+    }
+    assert PdaiSettings.from_config(OmegaConf.create(config)).advantage["process_cap"] == 0.1
+
+
 def test_settings_defaults_and_values():
     settings = _settings({"store": {"decay": 0.5}, "policy": {"w_init": 3.0}, "advantage": {"process_weight": 0.3}})
     assert settings.store.decay == 0.5 and settings.policy.w_init == 3.0

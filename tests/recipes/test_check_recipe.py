@@ -281,3 +281,20 @@ def test_prepared_files_pass_check_recipe(tmp_path: Path, model_dir: Path, monke
     assert len(data_problems) == 1 and "7 training rows < data.train_batch_size=128" in data_problems[0]
     assert findings.summary["verl load (train)"] == "7 of 7 rows after the prompt filter; 1 rows collated"
     assert findings.summary["verl load (val)"] == "15 of 15 rows after the prompt filter; 5 rows collated"
+
+
+def test_checker_keys_on_the_wrong_route_section_fail_at_start_up(env: Path, no_verl_load: None) -> None:
+    """Issue 13, finding 3: on the stock route verl hands ``reward.reward_kwargs`` to no custom function, so a
+    ``thinking=required`` there would silently do nothing; with pdai_stepwise the mirror mistake is refused too."""
+    findings, _ = check_recipe(RECIPE_DIR, "grpo_stage1", ["+reward.reward_kwargs.thinking=required"])
+    text = "\n".join(messages(findings))
+    assert "reward.custom_reward_function.reward_kwargs.thinking" in text, text
+    findings, _ = check_recipe(
+        RECIPE_DIR, "eprli_stage1", ["+reward.custom_reward_function.reward_kwargs.thinking=required"]
+    )
+    assert "set reward.reward_kwargs.thinking instead" in "\n".join(messages(findings))
+
+
+def test_routing_keys_are_accepted_where_the_reward_reads_them(env: Path, no_verl_load: None) -> None:
+    findings, _ = check_recipe(RECIPE_DIR, "eprli_stage1", ["+reward.reward_kwargs.math_sources=[deepscaler,math]"])
+    assert not [m for m in messages(findings) if "math_sources" in m], messages(findings)

@@ -19,6 +19,11 @@ Decisions (tests pin them; the extraction decision, "last box wins", is in :mod:
   degrees are not converted to radians (``90^\\circ`` is not ``\\frac{\\pi}{2}``).
 * **Assignments.** ``x=3`` equals ``3``; ``x=3`` and ``y=3`` are left to math-verify, which says they differ.
 * **Intervals vs inequalities.** ``0<x\\le 1`` equals ``(0,1]`` in both directions.
+* **Sets, tuples, lists.** ``\\{3,1,2\\}`` equals ``\\{1,2,3\\}`` (a set: order and repeats ignored); ``(a,b)`` and
+  ``[a,b]`` are ordered (tuples, intervals). A set never equals a tuple or an interval, in either direction
+  (``\\{1,2,3\\}`` and ``(1,2,3)`` are different objects; math-verify alone calls ``\\{1,2\\}`` equal to the
+  interval ``(1,2)``, see :func:`_shapes_conflict`). A bare list ``1, 2, 3`` in the ground truth is the list of all
+  answers (MATH's form), so any order counts; a bare list answer against a tuple ground truth must keep its order.
 * **Cost guard.** Answers longer than :data:`MAX_VERIFY_CHARS`, nested deeper than :data:`MAX_NESTING`, or
   with power towers / huge factorials never reach sympy (they would hang it); they are compared as strings only.
 """

@@ -17,6 +17,7 @@ from verl_pdai.core.config_values import ConfigError, dataclass_from_mapping
 from verl_pdai.core.hints import HintSet
 from verl_pdai.core.policy import InterventionPolicy, previewed_success_rate
 from verl_pdai.core.preview import PreviewSnapshot
+from verl_pdai.core.reward_settings import RewardSettings
 from verl_pdai.core.scoring import StepwiseConfig
 
 # the reward managers that grade with verl_pdai's checker (``verl_pdai.plugin.reward_manager``: registered name,
@@ -110,10 +111,8 @@ def preview_checker_config(
             "set reward.reward_manager.name=pdai_stepwise (its settings under reward.reward_kwargs), or use "
             "actor_rollout_ref.rollout.agent.default_agent_loop=single_turn_agent with other rewards"
         )
-    try:
-        return StepwiseConfig.from_mapping(values)
-    except ConfigError as exc:
-        raise ConfigError(f"{section} (the reward's checker, which previews use): {exc}") from None
+    # the routing keys are the reward's too: accepted here, previews grade with the stepwise checker
+    return RewardSettings.from_mapping(values, f"{section} (the reward's checker, which previews use)").stepwise
 
 
 @dataclass(frozen=True)

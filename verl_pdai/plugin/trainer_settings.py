@@ -18,6 +18,7 @@ from verl_pdai.core.advantage import check_epgrpo_settings
 from verl_pdai.core.config_values import ConfigError
 from verl_pdai.core.injection import InjectionConfig
 from verl_pdai.core.policy import PolicyConfig
+from verl_pdai.core.reward_settings import RewardSettings
 from verl_pdai.core.scoring import StepwiseConfig
 from verl_pdai.core.store import StoreConfig
 from verl_pdai.ledger.settings import LedgerSettings
@@ -132,7 +133,7 @@ def _advantage_settings(config: Any, section: dict[str, Any]) -> dict[str, Any]:
     reward_section = _plain(config.get("reward")) if hasattr(config, "get") else None
     reward_kwargs = reward_section.get("reward_kwargs") if isinstance(reward_section, Mapping) else None
     try:
-        reward = StepwiseConfig.from_mapping(reward_kwargs if isinstance(reward_kwargs, Mapping) else {})
+        reward = RewardSettings.from_mapping(reward_kwargs if isinstance(reward_kwargs, Mapping) else {}, "").stepwise
     except ConfigError:  # the reward manager reports its own config errors; the advantage needs only the cap
         reward = StepwiseConfig()
     settings["process_cap"] = reward.process_cap

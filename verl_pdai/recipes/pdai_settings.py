@@ -28,7 +28,12 @@ def _plain(config: DictConfig, key: str) -> dict:
 def check_pdai_settings(config: DictConfig, findings: Findings) -> None:
     from verl_pdai.core.injection import InjectionConfig
     from verl_pdai.core.policy import PolicyConfig
-    from verl_pdai.core.scoring import StepwiseConfig
+    from verl_pdai.core.reward_settings import (
+        CUSTOM_KWARGS_SECTION,
+        RewardSettings,
+        manager_settings,
+        stock_route_problems,
+    )
     from verl_pdai.plugin.advantage_inputs import epgrpo_settings
     from verl_pdai.plugin.trainer_settings import PdaiSettings
 
@@ -44,16 +49,23 @@ def check_pdai_settings(config: DictConfig, findings: Findings) -> None:
         _parse(
             findings,
             "reward.reward_kwargs (pdai_stepwise)",
-            lambda: StepwiseConfig.from_mapping(_plain(config, "reward.reward_kwargs")),
+            lambda: manager_settings(
+                _plain(config, "reward.reward_kwargs"), _plain(config, "reward.custom_reward_function.reward_kwargs")
+            ),
             docs,
         )
     if "verl_pdai" in str(OmegaConf.select(config, "reward.custom_reward_function.path") or ""):
         _parse(
             findings,
             "reward.custom_reward_function.reward_kwargs (verl_pdai.api.compute_score)",
-            lambda: StepwiseConfig.from_mapping(_plain(config, "reward.custom_reward_function.reward_kwargs")),
+            lambda: RewardSettings.from_mapping(
+                _plain(config, "reward.custom_reward_function.reward_kwargs"), CUSTOM_KWARGS_SECTION
+            ),
             docs,
         )
+        misplaced = stock_route_problems(_plain(config, "reward.reward_kwargs"))
+        if misplaced:  # verl's stock managers never pass these to compute_score: they would silently do nothing
+            findings.problem("pdai", misplaced, "move them; see docs/reward.md, Reuse in another verl project")
     n = int(OmegaConf.select(config, "actor_rollout_ref.rollout.n") or 1)
     uses_hints = OmegaConf.select(config, "actor_rollout_ref.rollout.agent.default_agent_loop") == "pdai_hint"
     if uses_hints and isinstance(injection, InjectionConfig):
