@@ -63,6 +63,10 @@ SMOKES: dict[str, Smoke] = {
         ],
         r'^\s*"generated_tokens": (\d+)',
     ),
+    "bench_import": Smoke(
+        lambda _: ["benchmarks/bench_import.py", "--repeats", "1"],
+        r"^import verl with / without the plugin: (\d+\.\d+)x time, \d+\.\d+x peak memory",
+    ),
     "bench_ledger": Smoke(
         lambda _: ["benchmarks/bench_ledger.py", "--quick"],
         r"^ledger / advantage: (\d+\.\d+)% \(target < 5%",

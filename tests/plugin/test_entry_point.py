@@ -43,26 +43,51 @@ def test_verl_plugin_switch_off_leaves_components_unregistered():
     assert done.returncode != 0 and "Unknown reward manager: pdai_stepwise" in done.stderr
 
 
-def test_failing_registration_is_logged_loudly_with_its_cause_and_spares_the_others():
-    # the trainer modes need transfer_queue; without it they fail, the other components still register
+def test_import_verl_loads_only_the_hook_and_registers_on_first_use():
+    """``import verl`` with the plugin imports three tiny modules more than without it, nothing of verl's; each
+    component registers when verl imports the registry that looks it up."""
     code = (
-        "import sys; sys.modules['transfer_queue'] = None; import verl\n"
+        "import json, sys\nbefore = set(sys.modules)\nimport verl\nprint(json.dumps(sorted(set(sys.modules) - before)))"
+    )
+    with_plugin, without = python(code), python(code, {"VERL_USE_EXTERNAL_PLUGINS": "none"})
+    assert with_plugin.returncode == 0 and without.returncode == 0, with_plugin.stderr + without.stderr
+    extra = set(json.loads(with_plugin.stdout.splitlines()[-1])) - set(json.loads(without.stdout.splitlines()[-1]))
+    assert extra == {"verl_pdai", "verl_pdai.plugin", "verl_pdai.plugin.registration"}
+    registered = (
+        "import sys, verl\n"
+        "assert 'verl_pdai.plugin.advantage' not in sys.modules\n"
+        "from verl.trainer.ppo.core_algos import get_adv_estimator_fn\n"
+        "print(get_adv_estimator_fn('epgrpo').__module__)"
+    )
+    done = python(registered)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "verl_pdai.plugin.advantage"
+
+
+def test_failing_registration_is_logged_loudly_with_its_cause_and_spares_the_others():
+    # epgrpo and the trainer modes need verl_pdai.core.advantage; without it they fail, the others still register
+    code = (
+        "import sys; sys.modules['verl_pdai.core.advantage'] = None; import verl\n"
+        "import verl.trainer.ppo.core_algos\n"
         "from verl.experimental.reward_loop.reward_manager import get_reward_manager_cls\n"
         "print(get_reward_manager_cls('pdai_stepwise').__name__)"
     )
     done = python(code)
     assert done.returncode == 0  # verl swallows the plugin error ...
-    assert "verl_pdai: registering components with verl failed: pdai_sync, pdai_colocate_async" in done.stderr
+    assert "verl_pdai: registering components with verl failed: epgrpo" in done.stderr
     assert "ModuleNotFoundError" in done.stderr or "ImportError" in done.stderr  # ... we name the cause
     assert done.stdout.strip().splitlines()[-1] == "PdaiStepwiseRewardManager"
 
 
 def test_doctor_fails_when_a_component_is_missing():
     code = (
-        "import sys; sys.modules['transfer_queue'] = None; from verl_pdai.cli import main; sys.exit(main(['doctor']))"
+        "import sys; sys.modules['verl_pdai.core.advantage'] = None; from verl_pdai.cli import main; "
+        "sys.exit(main(['doctor']))"
     )
     done = python(code)
-    assert done.returncode == 1 and "MISSING from verl's registries: trainer:pdai_sync" in done.stdout
+    assert done.returncode == 1 and "MISSING from verl's registries: adv_estimator:epgrpo, trainer:pdai_sync" in (
+        done.stdout
+    )
 
 
 def test_doctor_lists_the_registered_components():

@@ -64,8 +64,11 @@ def render_png(plan: Plan) -> bytes:
     """The plan's picture as PNG bytes."""
     import io
 
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
+    try:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+    except ModuleNotFoundError as exc:  # the report is an extra: say which one
+        raise ModuleNotFoundError(f"the report draws with matplotlib: pip install 'verl-pdai[report]' ({exc})") from exc
 
     if plan.heat_map is not None:
         rows = len(plan.heat_map.row_labels)
