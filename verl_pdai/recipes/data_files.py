@@ -280,6 +280,10 @@ def check_data(config: DictConfig, findings: Findings) -> None:
                 [("data.train_files", train_files, train_rows), ("data.val_files", val_files, val_rows)],
                 findings,
             )
+    local = [
+        p for p in (*train_files, *val_files) if not p.startswith(REMOTE_PREFIXES) and Path(p).expanduser().is_file()
+    ]
+    check_sources(config, local, findings)
     batch = OmegaConf.select(config, "data.train_batch_size")
     if train_rows and isinstance(batch, int) and train_rows < batch:
         findings.problem(
@@ -288,3 +292,50 @@ def check_data(config: DictConfig, findings: Findings) -> None:
             "use more training rows or a smaller data.train_batch_size",
         )
     findings.summary["data"] = f"{len(train_files)} train file(s), {train_rows} rows; {len(val_files)} val file(s)"
+
+
+def _reward_routing(config: DictConfig) -> Any:
+    """The data_source routing of verl_pdai's reward as this config sets it; None when the reward is not ours or
+    its settings do not parse (the pdai check reports those)."""
+    from verl_pdai.core.config_values import ConfigError
+    from verl_pdai.core.reward_settings import CUSTOM_KWARGS_SECTION, REWARD_KWARGS_SECTION, RewardSettings
+
+    if OmegaConf.select(config, "reward.reward_manager.name") == "pdai_stepwise":
+        section = REWARD_KWARGS_SECTION
+    elif "verl_pdai" in str(OmegaConf.select(config, "reward.custom_reward_function.path") or ""):
+        section = CUSTOM_KWARGS_SECTION
+    else:
+        return None
+    values = OmegaConf.select(config, section)
+    values = OmegaConf.to_container(values, resolve=True) if isinstance(values, DictConfig) else values
+    try:
+        return RewardSettings.from_mapping(values or {}, section).routing
+    except ConfigError:
+        return None
+
+
+def check_sources(config: DictConfig, paths: list[str], findings: Findings) -> None:
+    """Say at start-up which data sources verl_pdai's reward sends to verl's default grader instead of the stepwise
+    checker (a math set under an unlisted name would otherwise be graded by another rule, or fail at its first
+    sample when verl has no grader for it)."""
+    import pyarrow.parquet as pq
+
+    routing = _reward_routing(config)
+    if routing is None:
+        return
+    sources: set[str] = set()
+    for path in paths:
+        try:
+            column = pq.read_table(Path(path).expanduser(), columns=["data_source"]).column("data_source")
+        except Exception:  # no such column or unreadable: check_file reports the file
+            continue
+        sources.update(str(value) for value in column.unique().to_pylist())
+    others = sorted(source for source in sources if not routing.uses_stepwise(source))
+    if others:
+        findings.warn(
+            "data",
+            f"data_source {others} is not a math source for verl_pdai's reward: verl's default_compute_score grades "
+            "those rows (or fails at their first sample if it has no grader for them), not the stepwise checker",
+            "if they are math problems, add them to the reward's math_sources (docs/reward.md, data_source routing); "
+            "to grade every row with the stepwise checker, set route_other_sources=stepwise",
+        )
