@@ -88,8 +88,8 @@ def compute_score(
     """verl's custom reward function signature; ``score`` is the reward, the rest goes to reward_extra_info.
 
     Extra keyword arguments (``reward.custom_reward_function.reward_kwargs``) are the StepwiseConfig fields and the
-    routing keys (``math_sources``, ``route_other_sources``): a math ``data_source`` gets the stepwise checker,
-    another one verl's ``default_compute_score`` unless ``route_other_sources=stepwise``. verl builds this function
+    routing key ``verl_sources``: a ``data_source`` it lists (code, search QA by default) gets verl's
+    ``default_compute_score``, every other one the stepwise checker. verl builds this function
     with its kwargs without calling it, so they are checked at the first call (a ``ConfigError`` naming the key)
     and cached. verl's stock managers score the decoded text: injected hints cannot be excluded and
     ``step_token_ends`` is always "[]" (use the ``pdai_stepwise`` manager for both).

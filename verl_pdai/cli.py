@@ -102,14 +102,27 @@ def doctor(args: argparse.Namespace) -> int:
             continue  # a registry verl_pdai does not use yet (e.g. the v1 trainer needs transfer_queue)
         for name, path in sorted(names.items()):
             print(f"  {kind:<15} {name:<18} -> {path}")
+    not_installed = []
     for entries in COMPONENTS.values():
         for kind, name in entries:
-            if name not in found.get(kind, {}):
+            error = found.get(kind, {}).get("<error>", "")
+            if "ModuleNotFoundError" in error:  # verl's own registry needs packages this install lacks
+                not_installed.append(f"{kind}:{name}")
+            elif name not in found.get(kind, {}):
                 missing.append(f"{kind}:{name}")
+    if not_installed:
+        print(
+            f"not available in this install: {', '.join(not_installed)} (verl's registry for them does not import "
+            "here; the agent loop and trainer modes need the train extra: pip install 'verl-pdai[train]')"
+        )
     if missing:
         print(f"MISSING from verl's registries: {', '.join(missing)} (see the error logged by verl_pdai)")
         return 1
-    print("all verl_pdai components are registered")
+    print(
+        "every verl_pdai component this install has is registered"
+        if not_installed
+        else "all verl_pdai components are registered"
+    )
     if args.check_scoring:
         return score_samples(SAMPLES / "responses.jsonl", limit=3)
     return 0
@@ -147,7 +160,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     for module_name in COMMAND_MODULES:
         importlib.import_module(module_name).register(commands)
     args = parser.parse_args(argv)
-    return int(args.func(args))
+    try:
+        return int(args.func(args))
+    except ModuleNotFoundError as exc:
+        if "verl-pdai[" not in str(exc):
+            raise
+        print(f"verl-pdai {args.command}: {exc}", file=sys.stderr)  # an extra not installed: no traceback
+        return 2
 
 
 if __name__ == "__main__":

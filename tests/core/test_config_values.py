@@ -39,3 +39,23 @@ def test_none_keeps_optional_fields_and_numbers_convert():
 def test_checked_numbers_reject_bad_values_with_the_name(function, value):
     with pytest.raises(ValueError, match="field"):
         function("field", value)
+
+
+@pytest.mark.parametrize(
+    ("values", "named"),
+    [
+        ({"timeout_s": None}, r"timeout_s=None .*null: set a value or remove the key"),
+        ({"num_workers": 2.7}, r"num_workers=2\.7 .*not a whole number"),
+        ({"num_workers": True}, r"num_workers=True .*bool"),
+        ({"process_cap": False}, r"process_cap=False .*bool"),
+        ({"memory_limit_mb": 1}, r"memory_limit_mb=1: must be 0 \(no limit\) or >= 256"),
+    ],
+)
+def test_values_that_used_to_slip_through_are_named(values, named):
+    """A review found nulls failing later with an unnamed TypeError, 2.7 workers becoming 2, True becoming 1, and a
+    1 MB memory limit passing while every response then scored the floor."""
+    from verl_pdai.core.scoring import StepwiseConfig
+
+    with pytest.raises(ConfigError, match=named):
+        StepwiseConfig.from_mapping(values)
+    assert StepwiseConfig.from_mapping({"num_workers": 2.0, "timeout_s": 2}).num_workers == 2

@@ -53,7 +53,7 @@ def test_bad_reward_kwargs_name_their_section() -> None:
 
 def test_previews_accept_the_reward_routing_keys_and_keep_the_checker_settings() -> None:
     """The routing keys are the reward's (issue 13): the agent loop must not refuse a reward config that has them."""
-    config = preview_checker_config("pdai_stepwise", {"thinking": "required", "math_sources": ["deepscaler"]})
+    config = preview_checker_config("pdai_stepwise", {"thinking": "required", "verl_sources": ["apps"]})
     assert config.thinking == "required"
-    with pytest.raises(ConfigError, match="route_other_sources='drop'"):
-        preview_checker_config("pdai_stepwise", {"route_other_sources": "drop"})
+    with pytest.raises(ConfigError, match="verl_sources=3"):
+        preview_checker_config("pdai_stepwise", {"verl_sources": 3})

@@ -132,3 +132,36 @@ def test_pool_result_carries_the_queue_wait():
         pool.close()
     assert not failed.ok and "no free worker" in failed.error and 0.35 <= failed.queue_wait_s < 1.4
     assert served.ok and 0.0 <= served.queue_wait_s < 0.3
+
+
+def test_callers_get_free_workers_first_come_first_served():
+    """A review found two busy threads re-taking the slots they had just released while two others waited 8 s
+    (and, with a queue bound, got the floor score). Four threads share two workers: each gets its turn."""
+    scorer = BoundedScorer(StepwiseConfig(num_workers=2, queue_timeout_s=30))
+    response = "Step 1: 3 * 4 = 12.\n\nSo the answer is \\boxed{12}."
+    assert scorer.score([response], "12").acc == 1.0  # workers started
+    stop = threading.Event()
+    counts: dict[int, int] = {}
+    waits: list[float] = []
+
+    def hammer(index: int) -> None:
+        done = 0
+        while not stop.is_set():
+            result = scorer.score([response], "12")
+            assert result.acc == 1.0, result.error
+            waits.append(result.queue_wait_s)
+            done += 1
+        counts[index] = done
+
+    threads = [threading.Thread(target=hammer, args=(i,)) for i in range(4)]
+    try:
+        for thread in threads:
+            thread.start()
+        time.sleep(4)
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=60)
+        scorer.close()
+    assert len(counts) == 4 and min(counts.values()) >= 0.3 * max(counts.values()), counts
+    assert max(waits) < 2.0, max(waits)

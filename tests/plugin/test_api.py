@@ -10,7 +10,7 @@ import pytest
 from verl_pdai.api import compute_score, score
 from verl_pdai.core.config_values import ConfigError
 from verl_pdai.core.reward_settings import (
-    DEFAULT_MATH_SOURCES,
+    DEFAULT_VERL_SOURCES,
     RewardSettings,
     SourceRouting,
     manager_settings,
@@ -60,7 +60,7 @@ def test_score_refuses_a_bad_config_naming_the_key():
     with pytest.raises(ConfigError, match="thinking='maybe'"):
         score(RIGHT, "56", config={"thinking": "maybe"})
     with pytest.raises(ConfigError, match="routing is compute_score's"):
-        score(RIGHT, "56", config={"route_other_sources": "stepwise"})
+        score(RIGHT, "56", config={"verl_sources": []})
 
 
 # ------------------------------------------------------------------------------- docs/reward.md, made true
@@ -96,37 +96,40 @@ def test_compute_score_reports_no_token_ends_on_the_stock_route():
 # ------------------------------------------------------------------------------------ data_source routing
 
 
-def test_default_math_sources_cover_every_source_we_write():
+def test_every_math_source_gets_the_stepwise_checker_and_only_verls_non_math_graders_go_to_verl():
+    """The finding of a review: routing by a list of math names sent gsm8k, NuminaMath, OpenR1-Math and every
+    unlisted math set elsewhere (scored 0 or failing). Only the sources verl grades that are not math go to verl."""
     from verl_pdai.data.sources import SCHEMAS
     from verl_pdai.demo.problems import DATA_SOURCE as DEMO
     from verl_pdai.learning.tasks import DATA_SOURCE as LEARNING
 
     routing = SourceRouting()
     names = [*SCHEMAS, *(schema.hub_id for schema in SCHEMAS.values()), DEMO, LEARNING, "pdai_test"]
-    names += ["lighteval/MATH", "math_dapo", "aime25", "HuggingFaceH4/MATH-500", "", None]
-    assert [n for n in names if not routing.is_math(n)] == []
-    for other in ("openai/gsm8k", "hiyouga/geometry3k", "codecontests", "searchR1_nq"):
-        assert not routing.is_math(other) and not routing.uses_stepwise(other)
-    assert SourceRouting(route_other_sources="stepwise").uses_stepwise("openai/gsm8k")
+    names += ["lighteval/MATH", "math_dapo", "aime25", "openai/gsm8k", "gsm8k", "numina_cn_k12", "hiyouga/geometry3k"]
+    names += ["AI-MO/NuminaMath-CoT", "open-r1/OpenR1-Math-220k", "my_own_math", "", None]
+    assert [n for n in names if not routing.uses_stepwise(n)] == []
+    for code_or_qa in ("codecontests", "apps", "codeforces", "taco", "searchR1_nq", "searchR1_hotpotqa", "x/taco"):
+        assert not routing.uses_stepwise(code_or_qa), code_or_qa
+    assert SourceRouting(verl_sources=()).uses_stepwise("codecontests")
 
 
-def test_math_sources_accepts_a_list_or_a_comma_separated_string():
-    assert SourceRouting.from_mapping({"math_sources": ["GSM8K", " pdai_ "]}).math_sources == ("gsm8k", "pdai_")
-    assert SourceRouting.from_mapping({"math_sources": "gsm8k,math"}).is_math("openai/gsm8k")
-    assert not SourceRouting.from_mapping({"math_sources": []}).is_math("math")
-    for bad in ({"math_sources": [1]}, {"math_sources": 3}, {"math_sources": {"a": 1}}, {"math_sources": [""]}):
-        with pytest.raises(ConfigError, match="math_sources"):
+def test_verl_sources_accepts_a_list_or_a_comma_separated_string():
+    assert SourceRouting.from_mapping({"verl_sources": ["GSM8K", " apps "]}).verl_sources == ("gsm8k", "apps")
+    assert not SourceRouting.from_mapping({"verl_sources": "gsm8k,apps"}).uses_stepwise("openai/gsm8k")
+    assert SourceRouting.from_mapping({"verl_sources": ""}).verl_sources == ()
+    for bad in ({"verl_sources": [1]}, {"verl_sources": 3}, {"verl_sources": {"a": 1}}, {"verl_sources": [""]}):
+        with pytest.raises(ConfigError, match="verl_sources"):
             SourceRouting.from_mapping(bad)
 
 
 def test_settings_errors_name_the_section_and_the_key():
     with pytest.raises(ConfigError, match=r"^reward\.reward_kwargs: .*thinking='maybe'"):
         RewardSettings.from_mapping({"thinking": "maybe"}, "reward.reward_kwargs")
-    with pytest.raises(ConfigError, match=r"unknown key\(s\) \['thinkin'\].*route_other_sources"):
+    with pytest.raises(ConfigError, match=r"unknown key\(s\) \['thinkin'\].*verl_sources"):
         RewardSettings.from_mapping({"thinkin": "on"}, "reward.reward_kwargs")
-    settings = RewardSettings.from_mapping({"thinking": "required", "math_sources": ["x"]}, "s")
-    assert settings.stepwise.thinking == "required" and settings.routing.math_sources == ("x",)
-    assert DEFAULT_MATH_SOURCES == RewardSettings().routing.math_sources
+    settings = RewardSettings.from_mapping({"thinking": "required", "verl_sources": ["x"]}, "s")
+    assert settings.stepwise.thinking == "required" and settings.routing.verl_sources == ("x",)
+    assert DEFAULT_VERL_SOURCES == RewardSettings().routing.verl_sources
 
 
 def test_misplaced_keys_are_named_with_where_they_go():
@@ -137,10 +140,10 @@ def test_misplaced_keys_are_named_with_where_they_go():
     assert stock_route_problems({"overlong_buffer_cfg": {}}) == ""  # another manager's key: not ours to judge
 
 
-def test_compute_score_defers_other_sources_to_verl_and_keeps_the_keys():
+def test_compute_score_defers_verl_sources_to_verl_and_keeps_the_keys():
     math_row = compute_score("math", RIGHT, "56", {})
-    gsm8k = compute_score("openai/gsm8k", "so #### 56", "56", {})
-    assert gsm8k["score"] == 1.0 and gsm8k["acc"] == 1.0 and set(gsm8k) == set(math_row)
-    assert compute_score("openai/gsm8k", "so #### 56", "56", {}, route_other_sources="stepwise")["acc"] == 0.0
-    with pytest.raises(ConfigError, match="my_task"):
-        compute_score("my_task", RIGHT, "56", {})
+    assert compute_score("openai/gsm8k", RIGHT, "56", {})["acc"] == 1.0  # a math set: the stepwise checker
+    gsm8k = compute_score("openai/gsm8k", "so #### 56", "56", {}, verl_sources=["openai/gsm8k"])
+    assert gsm8k["score"] == 1.0 and gsm8k["acc"] == 1.0 and set(gsm8k) == set(math_row)  # verl's gsm8k grader
+    with pytest.raises(ConfigError, match="my_task.*remove its prefix from verl_sources"):
+        compute_score("my_task", RIGHT, "56", {}, verl_sources=["my_task"])

@@ -132,3 +132,27 @@ def test_any_plugin_module_imported_first_registers_everything_without_errors():
             failures.append((module, done.stdout))
     if failures:
         pytest.fail(f"import order problems: {failures}")
+
+
+def test_doctor_on_a_reward_only_install_names_the_extra_and_passes():
+    """Without the train extra verl's agent-loop and trainer registries do not import: say which extra, exit 0."""
+    code = "import sys; sys.modules['cachetools'] = None\nfrom verl_pdai.cli import main; sys.exit(main(['doctor']))"
+    done = python(code)
+    assert done.returncode == 0, done.stdout + done.stderr[-2000:]
+    assert "not available in this install: agent_loop:pdai_hint" in done.stdout
+    assert "pip install 'verl-pdai[train]'" in done.stdout and "pdai_stepwise" in done.stdout
+
+
+def test_hooked_modules_stay_copyable_picklable_and_reloadable():
+    """The import hook wraps the loader of four verl modules: what users and Ray do with a module spec still works."""
+    code = (
+        "import copy, importlib, pickle, verl\n"
+        "import verl.trainer.ppo.core_algos as core_algos\n"
+        "copy.copy(core_algos.__loader__); copy.deepcopy(core_algos.__spec__); pickle.dumps(core_algos.__spec__)\n"
+        "import inspect; assert 'def register_adv_est' in inspect.getsource(core_algos)\n"
+        "importlib.reload(core_algos)\n"
+        "print(core_algos.get_adv_estimator_fn('epgrpo').__name__)"
+    )
+    done = python(code)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.strip().splitlines()[-1] == "compute_epgrpo_advantage_verl"

@@ -81,7 +81,7 @@ def test_verl_hands_reward_kwargs_to_no_custom_function(tokenizer_dir, tokenizer
     [
         ("+reward.reward_kwargs.thinking=maybe", r"reward\.reward_kwargs.*thinking='maybe'"),
         ("+reward.reward_kwargs.thinkin=required", r"reward\.reward_kwargs.*unknown key.*thinkin"),
-        ("+reward.reward_kwargs.route_other_sources=drop", r"reward\.reward_kwargs.*route_other_sources='drop'"),
+        ("+reward.reward_kwargs.verl_sources=3", r"reward\.reward_kwargs.*verl_sources=3"),
         (
             "+reward.custom_reward_function.reward_kwargs.thinking=required",
             r"set reward\.reward_kwargs\.thinking instead",
@@ -141,31 +141,25 @@ def test_compute_score_ignores_only_the_reward_model_kwargs():
 
 
 @pytest.mark.parametrize("route", [[], STOCK], ids=["pdai_stepwise", "stock"])
-def test_other_sources_defer_to_verls_default_grader_with_the_same_keys(tokenizer_dir, tokenizer, route):
+def test_verl_sources_go_to_verls_default_grader_with_the_same_keys(tokenizer_dir, tokenizer, route):
     worker = worker_for(tokenizer_dir, route)
-    math_row = run(worker, tokenizer, CLOSED)
-    gsm8k = run(worker, tokenizer, GSM8K_STYLE, data_source="openai/gsm8k")
-    assert gsm8k["reward_score"] == 1.0 and gsm8k["reward_extra_info"]["acc"] == 1.0  # verl's gsm8k grader
-    assert set(gsm8k["reward_extra_info"]) == set(math_row["reward_extra_info"])  # verl stacks every key
-    assert json.loads(gsm8k["reward_extra_info"]["step_token_ends"]) == []
-    as_math = run(worker, tokenizer, GSM8K_STYLE, data_source="lighteval/MATH")  # a math source: stepwise
-    assert as_math["reward_extra_info"]["acc"] == 0.0
+    math_row = run(worker, tokenizer, CLOSED, data_source="openai/gsm8k")  # a math set under any name: stepwise
+    assert math_row["reward_extra_info"]["acc"] == 1.0 and math_row["reward_extra_info"]["num_steps"] >= 1
+    qa = run(worker, tokenizer, "<answer>56</answer>", data_source="searchR1_nq", ground_truth={"target": ["56"]})
+    assert qa["reward_score"] == 1.0 and qa["reward_extra_info"]["num_steps"] == 0  # verl's exact-match QA grader
+    assert set(qa["reward_extra_info"]) == set(math_row["reward_extra_info"])  # verl stacks every key
+    assert json.loads(qa["reward_extra_info"]["step_token_ends"]) == []
 
 
 @pytest.mark.parametrize("section", ["+reward.reward_kwargs", "+reward.custom_reward_function.reward_kwargs"])
-def test_routing_keys_work_on_both_routes(tokenizer_dir, tokenizer, section):
+def test_verl_sources_work_on_both_routes(tokenizer_dir, tokenizer, section):
     route = [] if section == "+reward.reward_kwargs" else STOCK
-    everything = worker_for(tokenizer_dir, [*route, f"{section}.route_other_sources=stepwise"])
-    assert run(everything, tokenizer, GSM8K_STYLE, data_source="openai/gsm8k")["reward_extra_info"]["acc"] == 0.0
-    listed = worker_for(tokenizer_dir, [*route, f"{section}.math_sources=[gsm8k,pdai_]"])
-    assert run(listed, tokenizer, CLOSED, data_source="openai/gsm8k")["reward_extra_info"]["pred"] == "56"
-    assert run(listed, tokenizer, GSM8K_STYLE, data_source="openai/gsm8k")["reward_extra_info"]["acc"] == 0.0
-
-
-def test_a_source_no_grader_knows_fails_with_the_fix(tokenizer_dir, tokenizer):
-    worker = worker_for(tokenizer_dir, [])
-    with pytest.raises(ConfigError, match="my_code_task.*math_sources.*route_other_sources=stepwise"):
-        run(worker, tokenizer, CLOSED, data_source="my_code_task")
+    listed = worker_for(tokenizer_dir, [*route, f"{section}.verl_sources=[openai/gsm8k]"])
+    gsm8k = run(listed, tokenizer, GSM8K_STYLE, data_source="openai/gsm8k")
+    assert gsm8k["reward_score"] == 1.0 and gsm8k["reward_extra_info"]["acc"] == 1.0  # verl's gsm8k grader
+    assert run(listed, tokenizer, GSM8K_STYLE, data_source="lighteval/MATH")["reward_extra_info"]["acc"] == 0.0
+    with pytest.raises(ConfigError, match="my_code_task.*remove its prefix from verl_sources"):
+        run(worker_for(tokenizer_dir, [*route, f"{section}.verl_sources=[my_code]"]), tokenizer, CLOSED, "my_code_task")
 
 
 # ------------------------------------------------------------------------------------------ the documented routes

@@ -111,7 +111,7 @@ def test_advantage_reads_the_reward_cap_beside_the_routing_keys():
     """The routing keys (issue 13) sit in reward.reward_kwargs too: the cap must still be read, not defaulted."""
     config = {
         "algorithm": {"norm_adv_by_std_in_grpo": True},
-        "reward": {"reward_kwargs": {"process_cap": 0.1, "math_sources": ["deepscaler"]}},
+        "reward": {"reward_kwargs": {"process_cap": 0.1, "verl_sources": ["apps"]}},
     }
     assert PdaiSettings.from_config(OmegaConf.create(config)).advantage["process_cap"] == 0.1
 

@@ -296,19 +296,19 @@ def test_checker_keys_on_the_wrong_route_section_fail_at_start_up(env: Path, no_
 
 
 def test_routing_keys_are_accepted_where_the_reward_reads_them(env: Path, no_verl_load: None) -> None:
-    findings, _ = check_recipe(RECIPE_DIR, "eprli_stage1", ["+reward.reward_kwargs.math_sources=[deepscaler,math]"])
-    assert not [m for m in messages(findings) if "math_sources" in m], messages(findings)
+    findings, _ = check_recipe(RECIPE_DIR, "eprli_stage1", ["+reward.reward_kwargs.verl_sources=[codecontests]"])
+    assert not [m for m in messages(findings) if "verl_sources" in m], messages(findings)
 
 
-def test_sources_the_reward_would_not_grade_as_math_are_named_at_start_up(env: Path, no_verl_load: None) -> None:
+def test_sources_the_reward_hands_to_verl_are_named_at_start_up(env: Path, no_verl_load: None) -> None:
     table = pq.read_table(env / "amc.parquet")
-    renamed = pa.array(["numina_olympiads"] * len(table), type=table.schema.field("data_source").type)
+    renamed = pa.array(["codecontests"] * len(table), type=table.schema.field("data_source").type)
     pq.write_table(table.set_column(0, table.schema.field("data_source"), renamed), env / "amc.parquet")
     findings, _ = check_recipe(RECIPE_DIR, "eprli_stage1", [])
-    (warning,) = [w for w in findings.warnings if "numina_olympiads" in w.message]
-    assert "default_compute_score" in warning.message and "math_sources" in warning.fix
-    listed, _ = check_recipe(RECIPE_DIR, "eprli_stage1", ["+reward.reward_kwargs.math_sources=[numina,math,aime,amc]"])
-    assert not [w for w in listed.warnings if "numina_olympiads" in w.message]
-    stock, _ = check_recipe(RECIPE_DIR, "grpo_stage1", [])  # the stock route's section; prepared sources are math
+    (warning,) = [w for w in findings.warnings if "default_compute_score" in w.message]
+    assert "['codecontests']" in warning.message and "verl_sources" in warning.fix  # prepared sources: the checker
+    cleared, _ = check_recipe(RECIPE_DIR, "eprli_stage1", ["+reward.reward_kwargs.verl_sources=[]"])
+    assert not [w for w in cleared.warnings if "default_compute_score" in w.message]
+    stock, _ = check_recipe(RECIPE_DIR, "grpo_stage1", [])  # the stock route's section
     (warning,) = [w for w in stock.warnings if "default_compute_score" in w.message]
-    assert "['numina_olympiads']" in warning.message
+    assert "['codecontests']" in warning.message

@@ -46,8 +46,10 @@ def as_count(name: str, value: object) -> int:
 
 def _convert(default: object, value: object) -> object:
     """``value`` as the type of the field's default; bools only from bools, 0/1 or true/false words."""
-    if value is None or default is None:
+    if default is None:
         return value
+    if value is None:  # e.g. `key: null` in a yaml file: not "the default", and it would fail later, unnamed
+        raise ValueError("null: set a value or remove the key (its default applies then)")
     if isinstance(default, bool):
         if isinstance(value, bool):
             return value
@@ -55,6 +57,13 @@ def _convert(default: object, value: object) -> object:
         if word in _TRUE or word in _FALSE:
             return word in _TRUE
         raise ValueError(value)
+    if isinstance(value, bool):  # True is an int to Python, not a count or a weight to a user
+        raise ValueError(f"{value!r} is a bool")
+    if isinstance(default, int):
+        number = float(value) if isinstance(value, (int, float)) else float(str(value).strip())
+        if not number.is_integer():  # 2.7 workers is a typo, not 2
+            raise ValueError(f"{value!r} is not a whole number")
+        return int(number)
     return type(default)(value)  # type: ignore[call-arg]
 
 
@@ -81,6 +90,6 @@ def dataclass_from_mapping(cls: type[T], values: Mapping[str, Any] | None, secti
         default = known[name].default
         try:
             converted[name] = _convert(default, value)
-        except (TypeError, ValueError) as exc:
-            raise ConfigError(f"{section}: {name}={value!r} is not a valid {type(default).__name__}") from exc
+        except (TypeError, ValueError, OverflowError) as exc:
+            raise ConfigError(f"{section}: {name}={value!r} is not a valid {type(default).__name__} ({exc})") from exc
     return cls(**converted)

@@ -3,11 +3,11 @@
 Three routes use the checker (docs/reward.md): the ``pdai_stepwise`` manager reads ``reward.reward_kwargs``; verl's
 stock managers call ``verl_pdai.api.compute_score`` with ``reward.custom_reward_function.reward_kwargs`` (verl
 hands ``reward.reward_kwargs`` to no custom function); plain Python passes a mapping to ``verl_pdai.api.score``.
-The keys are the same everywhere: the ``StepwiseConfig`` fields plus the two routing keys of ``SourceRouting``.
+The keys are the same everywhere: the ``StepwiseConfig`` fields plus the routing key ``verl_sources``.
 
-Routing (``pdai_stepwise`` and ``compute_score``): a row whose ``data_source`` is a math source (``math_sources``,
-name prefixes) gets the stepwise checker; any other row gets verl's ``default_compute_score`` (as verl's stock
-``naive`` manager would grade it) or, with ``route_other_sources=stepwise``, the stepwise checker too.
+Routing (``pdai_stepwise`` and ``compute_score``): a row whose ``data_source`` matches ``verl_sources`` (name
+prefixes; by default the non-math sources verl's own ``default_compute_score`` grades: code and search QA) gets that
+grader, as verl's stock ``naive`` manager would grade it; every other row gets the stepwise checker.
 """
 
 from __future__ import annotations
@@ -20,8 +20,7 @@ from verl_pdai.core.scoring import StepwiseConfig
 
 __all__ = [
     "CUSTOM_KWARGS_SECTION",
-    "DEFAULT_MATH_SOURCES",
-    "OTHER_SOURCE_ROUTES",
+    "DEFAULT_VERL_SOURCES",
     "REWARD_KWARGS_SECTION",
     "RewardSettings",
     "SourceRouting",
@@ -32,63 +31,47 @@ __all__ = [
 REWARD_KWARGS_SECTION = "reward.reward_kwargs"  # what the pdai_stepwise manager reads
 CUSTOM_KWARGS_SECTION = "reward.custom_reward_function.reward_kwargs"  # what verl passes to compute_score
 
-# Name prefixes of math data sources, matched case-insensitively against the whole name and against its part after
-# the last "/": the names verl-pdai prepare-data writes (deepscaler, math, aime2024, math500, amc, minerva,
-# olympiadbench), their hub ids (lighteval/MATH, HuggingFaceH4/MATH-500, HuggingFaceH4/aime_2024,
-# AI-MO/aimo-validation-amc, math-ai/minervamath, Hothan/OlympiadBench, agentica-org/DeepScaleR-Preview-Dataset),
-# verl's math_dapo and aime* sources, and the plugin's own test and demo sources (pdai_*).
-DEFAULT_MATH_SOURCES = ("math", "deepscaler", "aime", "aimo", "amc", "minerva", "olympiad", "pdai_")
-OTHER_SOURCE_ROUTES = ("verl_default", "stepwise")
+# Name prefixes of the data sources verl's own default_compute_score grades that are not math (code run against
+# tests, search QA by exact match), matched case-insensitively against the whole name and against its part after
+# the last "/". Every other source, named or not, is graded by the stepwise checker: an unlisted math set (gsm8k,
+# NuminaMath, OpenR1-Math, ...) can never be sent to a grader that wants another answer format.
+DEFAULT_VERL_SOURCES = ("codecontests", "apps", "codeforces", "taco", "searchr1_")
 
 
 def _prefixes(value: object) -> tuple[str, ...]:
-    """``math_sources`` as lower-case prefixes: a list of names, or one comma-separated string."""
-    items = value.split(",") if isinstance(value, str) else value
+    """``verl_sources`` as lower-case prefixes: a list of names, or one comma-separated string ("" or []: none)."""
+    items = [v for v in value.split(",") if v.strip()] if isinstance(value, str) else value
     if isinstance(items, Mapping) or not isinstance(items, Iterable):
-        raise ConfigError(f"math_sources={value!r}: use a list of data_source names or prefixes")
+        raise ConfigError(f"verl_sources={value!r}: use a list of data_source names or prefixes")
     out: list[str] = []
     for item in items:
         if not isinstance(item, str) or not item.strip():
-            raise ConfigError(f"math_sources={value!r}: every entry must be a non-empty string, got {item!r}")
+            raise ConfigError(f"verl_sources={value!r}: every entry must be a non-empty string, got {item!r}")
         out.append(item.strip().lower())
     return tuple(out)
 
 
 @dataclass(frozen=True)
 class SourceRouting:
-    """Which checker grades a row, by its ``data_source``."""
+    """Which grader a row gets, by its ``data_source``: verl's ``default_compute_score`` for the ``verl_sources``
+    (name prefixes), the stepwise checker for every other row."""
 
-    math_sources: tuple[str, ...] = DEFAULT_MATH_SOURCES
-    # verl_default: verl.utils.reward_score.default_compute_score; stepwise: the stepwise checker for every source
-    route_other_sources: str = "verl_default"
-
-    def __post_init__(self) -> None:
-        if self.route_other_sources not in OTHER_SOURCE_ROUTES:
-            raise ConfigError(
-                f"route_other_sources={self.route_other_sources!r}: use one of {', '.join(OTHER_SOURCE_ROUTES)}"
-            )
+    verl_sources: tuple[str, ...] = DEFAULT_VERL_SOURCES
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, object]) -> SourceRouting:
-        """From the routing keys of a reward section (the others are ignored here)."""
-        kwargs: dict[str, object] = {}
-        if "math_sources" in values:
-            kwargs["math_sources"] = _prefixes(values["math_sources"])
-        if "route_other_sources" in values:
-            kwargs["route_other_sources"] = str(values["route_other_sources"])
-        return cls(**kwargs)  # type: ignore[arg-type]
+        """From the routing key of a reward section (the others are ignored here)."""
+        if "verl_sources" in values:
+            return cls(verl_sources=_prefixes(values["verl_sources"]))
+        return cls()
 
-    def is_math(self, data_source: object) -> bool:
-        """A math source; a row without a data_source counts as math (verl's default grader cannot take it)."""
+    def uses_stepwise(self, data_source: object) -> bool:
+        """Whether the stepwise checker grades this row (a row without a data_source: yes)."""
         name = str(data_source).strip().lower() if isinstance(data_source, str) else ""
         if not name:
             return True
         tail = name.rsplit("/", 1)[-1]
-        return any(name.startswith(p) or tail.startswith(p) for p in self.math_sources)
-
-    def uses_stepwise(self, data_source: object) -> bool:
-        """Whether the stepwise checker grades this row."""
-        return self.route_other_sources == "stepwise" or self.is_math(data_source)
+        return not any(name.startswith(p) or tail.startswith(p) for p in self.verl_sources)
 
 
 ROUTING_KEYS = tuple(f.name for f in fields(SourceRouting))

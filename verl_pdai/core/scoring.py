@@ -47,6 +47,7 @@ MAX_CLAIMS = 4096  # arithmetic claims checked per response (each step's scan is
 # keep busy; verl runs several reward actors per node. A fixed number, not one relative to the CPU count: the config
 # is validated on the driver, whose CPU count need not be the reward actor's.
 MAX_NUM_WORKERS = 256
+MIN_MEMORY_LIMIT_MB = 256  # address space a scoring process needs to import sympy and math-verify, with room
 # Bound on queue_timeout_s: an hour is far past any useful wait, and keeps the value a sane finite number.
 MAX_QUEUE_TIMEOUT_S = 3600.0
 
@@ -103,8 +104,11 @@ class StepwiseConfig:
             )
         if self.min_repeat_chars < 0:
             problems.append(f"min_repeat_chars={self.min_repeat_chars!r}: must be >= 0")
-        if self.memory_limit_mb < 0:
-            problems.append(f"memory_limit_mb={self.memory_limit_mb!r}: must be >= 0 (0 disables the limit)")
+        if self.memory_limit_mb != 0 and not (MIN_MEMORY_LIMIT_MB <= self.memory_limit_mb):
+            problems.append(
+                f"memory_limit_mb={self.memory_limit_mb!r}: must be 0 (no limit) or >= {MIN_MEMORY_LIMIT_MB} (below "
+                "that a scoring process cannot even import its checker, and every response would score the floor)"
+            )
         if problems:
             raise ConfigError("pdai_stepwise reward config: " + "; ".join(problems))
 

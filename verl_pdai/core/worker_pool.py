@@ -269,6 +269,7 @@ class _PoolState:
         self.slots = [_Slot(i) for i in range(num_workers)]
         # Slots not owned by a caller; pop() takes the hot end (see _release).
         self.idle: deque[_Slot] = deque(self.slots)
+        self.waiting: deque[object] = deque()  # callers waiting for a slot, first come first served
         self.workers: set[_Worker] = set()
         self.spawner: ThreadPoolExecutor | None = None
         self.closed = False
@@ -345,15 +346,25 @@ class _PoolState:
                 for slot in self.slots:
                     if slot.worker is None and slot.pending is None:
                         slot.pending = self._request_spawn()
-            while True:
-                if self.closed:
-                    return "pool is closed"
-                if self.idle:
-                    return self.idle.pop()
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    return f"no free worker within the queue bound of {self.acquire_timeout_s:g}s"
-                self.cond.wait(remaining)
+            if self.idle and not self.waiting:
+                return self.idle.pop()
+            # First come, first served: a caller that just released a slot must not take it again ahead of the
+            # threads already waiting (a plain condition let two busy callers starve the rest past their bound).
+            ticket = object()
+            self.waiting.append(ticket)
+            try:
+                while True:
+                    if self.closed:
+                        return "pool is closed"
+                    if self.idle and self.waiting[0] is ticket:
+                        return self.idle.pop()
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        return f"no free worker within the queue bound of {self.acquire_timeout_s:g}s"
+                    self.cond.wait(remaining)
+            finally:
+                self.waiting.remove(ticket)
+                self.cond.notify_all()  # the next in line may take a free slot now
 
     def _release(self, slot: _Slot) -> None:
         with self.cond:
@@ -363,7 +374,7 @@ class _PoolState:
                 self.idle.append(slot)
             else:
                 self.idle.appendleft(slot)
-            self.cond.notify()
+            self.cond.notify_all()  # only the first waiter in line takes it
 
     def _ready_worker(self, slot: _Slot) -> _Worker | str:
         """The slot's worker, started and past its ready line; or an error text."""
@@ -510,6 +521,7 @@ class _PoolState:
         self.cond = threading.Condition()
         self.slots = [_Slot(i) for i in range(len(self.slots))]
         self.idle = deque(self.slots)
+        self.waiting = deque()
         self.workers = set()
         self.spawner = None
         self.owner_pid = os.getpid()

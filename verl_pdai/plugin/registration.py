@@ -69,12 +69,29 @@ def _register_agent_loop(agent_loop_module: ModuleType) -> None:
     registry.setdefault("pdai_hint", {"_target_": AGENT_LOOP_TARGET})
 
 
-# verl module -> what registers our components once it has been imported
+def _register_reward_manager(_: ModuleType) -> None:
+    _import_adapter("verl_pdai.plugin.reward_manager")
+
+
+def _register_advantage(core_algos: ModuleType) -> None:
+    adapter = sys.modules.get("verl_pdai.plugin.advantage")
+    if adapter is not None:  # verl's module was reloaded: its registry is new, our module is not re-run
+        core_algos.ADV_ESTIMATOR_REGISTRY.setdefault("epgrpo", adapter.compute_epgrpo_advantage_verl)
+        return
+    _import_adapter("verl_pdai.plugin.advantage")
+
+
+def _register_trainer_modes(_: ModuleType) -> None:
+    _import_adapter("verl_pdai.plugin.trainer")
+
+
+# verl module -> what registers our components once it has been imported (module-level functions: a module's spec
+# holds its loader, and with it the hook, and specs get pickled)
 HOOKS: dict[str, Callable[[ModuleType], None]] = {
     "verl.experimental.agent_loop.agent_loop": _register_agent_loop,
-    "verl.experimental.reward_loop.reward_manager": lambda _: _import_adapter("verl_pdai.plugin.reward_manager"),
-    "verl.trainer.ppo.core_algos": lambda _: _import_adapter("verl_pdai.plugin.advantage"),
-    "verl.trainer.ppo.v1": lambda _: _import_adapter("verl_pdai.plugin.trainer"),
+    "verl.experimental.reward_loop.reward_manager": _register_reward_manager,
+    "verl.trainer.ppo.core_algos": _register_advantage,
+    "verl.trainer.ppo.v1": _register_trainer_modes,
 }
 
 
@@ -93,6 +110,8 @@ class _RunAfterExec(importlib.abc.Loader):
         self._hook(module)
 
     def __getattr__(self, name: str) -> Any:  # get_source, get_resource_reader, ...: the real loader's
+        if name.startswith("__") or name in ("_loader", "_hook"):  # copy/pickle probe an instance without them
+            raise AttributeError(name)
         return getattr(self._loader, name)
 
 

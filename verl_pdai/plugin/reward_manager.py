@@ -3,10 +3,10 @@
 Select it with ``reward.reward_manager.name=pdai_stepwise`` (after ``pip install verl-pdai``) or with
 ``reward.reward_manager.source=importlib reward.reward_manager.module.path=pkg://verl_pdai.plugin.reward_manager
 reward.reward_manager.name=PdaiStepwiseRewardManager``. Configure it under ``reward.reward_kwargs``: the
-``StepwiseConfig`` keys and the data_source routing keys (``verl_pdai.core.reward_settings``); unknown keys, bad
-values and keys under ``reward.custom_reward_function.reward_kwargs`` (which it never reads) fail when the manager is
-built. Rows of a non-math ``data_source`` go to verl's ``default_compute_score`` unless
-``route_other_sources=stepwise``.
+``StepwiseConfig`` keys and the data_source routing key ``verl_sources`` (``verl_pdai.core.reward_settings``);
+unknown keys, bad values and keys under ``reward.custom_reward_function.reward_kwargs`` (which it never reads) fail
+when the manager is built. Rows of a ``verl_sources`` data source (code, search QA by default) go to verl's
+``default_compute_score``; every other row gets the stepwise checker.
 """
 
 from __future__ import annotations

@@ -6,16 +6,17 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from verl_pdai.core.config_values import ConfigError
-from verl_pdai.core.reward_settings import DEFAULT_MATH_SOURCES
+from verl_pdai.core.reward_settings import DEFAULT_VERL_SOURCES
 from verl_pdai.core.scoring import ScoreResult
 
 __all__ = ["verl_default_result"]
 
 
 def verl_default_result(data_source: object, text: str, ground_truth: object, extra_info: object) -> ScoreResult:
-    """Grade a non-math row with ``verl.utils.reward_score.default_compute_score``, as a ``ScoreResult`` (so the
-    reward_extra_info keys stay the same for every row): score and outcome are verl's score, ``acc`` verl's "acc"
-    (its score when it returns a number, as verl's naive manager reports it), no process part.
+    """Grade a row of a ``verl_sources`` data source with ``verl.utils.reward_score.default_compute_score``, as a
+    ``ScoreResult`` (so the reward_extra_info keys stay the same for every row): score and outcome are verl's
+    score, ``acc`` verl's "acc" (its score when it returns a number, as verl's naive manager reports it), no
+    process part.
 
     A source verl has no grader for is a configuration error (raised, with the fix); an exception inside verl's
     grader is one response's failure (score 0, ``error`` set).
@@ -35,8 +36,8 @@ def verl_default_result(data_source: object, text: str, ground_truth: object, ex
 
 def _no_grader(data_source: object, why: str) -> str:
     return (
-        f"data_source={data_source!r} is not a math source (math_sources: name prefixes, default "
-        f"{list(DEFAULT_MATH_SOURCES)}) and {why}: add it to math_sources, or set route_other_sources=stepwise"
+        f"data_source={data_source!r} matches verl_sources (name prefixes, default {list(DEFAULT_VERL_SOURCES)}) "
+        f"but {why}: remove its prefix from verl_sources (the stepwise checker then grades it)"
     )
 
 

@@ -315,9 +315,8 @@ def _reward_routing(config: DictConfig) -> Any:
 
 
 def check_sources(config: DictConfig, paths: list[str], findings: Findings) -> None:
-    """Say at start-up which data sources verl_pdai's reward sends to verl's default grader instead of the stepwise
-    checker (a math set under an unlisted name would otherwise be graded by another rule, or fail at its first
-    sample when verl has no grader for it)."""
+    """Say at start-up which data sources verl_pdai's reward hands to verl's default grader (``verl_sources``)
+    instead of the stepwise checker: a math set under such a name would be graded by another rule."""
     import pyarrow.parquet as pq
 
     routing = _reward_routing(config)
@@ -330,12 +329,11 @@ def check_sources(config: DictConfig, paths: list[str], findings: Findings) -> N
         except Exception:  # no such column or unreadable: check_file reports the file
             continue
         sources.update(str(value) for value in column.unique().to_pylist())
-    others = sorted(source for source in sources if not routing.uses_stepwise(source))
-    if others:
+    to_verl = sorted(source for source in sources if not routing.uses_stepwise(source))
+    if to_verl:
         findings.warn(
             "data",
-            f"data_source {others} is not a math source for verl_pdai's reward: verl's default_compute_score grades "
-            "those rows (or fails at their first sample if it has no grader for them), not the stepwise checker",
-            "if they are math problems, add them to the reward's math_sources (docs/reward.md, data_source routing); "
-            "to grade every row with the stepwise checker, set route_other_sources=stepwise",
+            f"data_source {to_verl} match the reward's verl_sources: verl's default_compute_score grades those rows "
+            "(or fails at their first sample if it has no grader for them), not the stepwise checker",
+            "if they are math problems, remove their prefix from verl_sources (docs/reward.md, data_source routing)",
         )
