@@ -267,6 +267,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=12)
     parser.add_argument("--out", type=Path, default=Path("pdai_learning"))
     parser.add_argument("--eval-every", type=int, default=None)
+    parser.add_argument("--lr", type=float, default=None, help=f"actor learning rate (default {RunSizes().lr:g})")
     parser.add_argument("--jobs", type=int, default=1, help="runs at a time (each gets cores/jobs torch threads)")
     parser.add_argument("--reuse", action="store_true", help="keep finished runs with the same settings in OUT")
     parser.add_argument("--smoke", action="store_true", help="2 steps at tiny sizes (CI)")
@@ -283,6 +284,8 @@ def main(argv: list[str] | None = None) -> int:
         sizes = replace(sizes, prompts=2, eval_every=2, k=1, train_size=8, heldout_size=8, response_length=64)
     if args.eval_every:
         sizes = replace(sizes, eval_every=args.eval_every)
+    if args.lr:
+        sizes = replace(sizes, lr=args.lr)
     started = time.perf_counter()
 
     def say(message: str) -> None:
