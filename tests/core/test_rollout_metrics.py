@@ -235,3 +235,19 @@ def test_metrics_module_imports_no_verl():
 )
 def test_difficulty_buckets_are_half_open_and_the_last_is_closed(difficulty, label):
     assert M.difficulty_bucket(difficulty) == label
+
+
+def test_hints_are_counted_by_the_source_of_their_reference():
+    """``hint_source/<source>``: share of the hinted main sessions per source; every known source logged, an
+    unrecorded one as ``unknown``; no hinted session, no source metric."""
+    assert M.HINT_SOURCE == F.HINT_SOURCE_FIELD
+    fields, acc = columns(ROWS)  # hinted mains: rows 2 and 6
+    fields[M.HINT_SOURCE] = ["", "", "harvested", "", "", "", "backfill", ""]
+    mask, attention = masks(RESPONSE_MASK, VALID_LENGTHS)
+    metrics = rollout_metrics(fields, acc, mask, attention)
+    assert metrics["pdai/hint_source/harvested"] == 0.5 and metrics["pdai/hint_source/backfill"] == 0.5
+    assert metrics["pdai/hint_source/dataset"] == 0.0 and metrics["pdai/hint_source/corpus"] == 0.0
+    fields[M.HINT_SOURCE][6] = ""
+    assert rollout_metrics(fields, acc, mask, attention)["pdai/hint_source/unknown"] == 0.5
+    fields[M.HINT_LEVEL] = [0] * len(ROWS)
+    assert not any(k.startswith("pdai/hint_source/") for k in rollout_metrics(fields, acc, mask, attention))

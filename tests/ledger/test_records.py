@@ -53,6 +53,25 @@ def test_one_record_per_group_previews_first():
     assert out["visits"] == [3, 1] and out["data_source"] == ["src", "src"]
 
 
+def test_hint_sources_per_main_session_and_the_reference_source_per_prompt():
+    sessions = _sessions()
+    out = build_records(1, **sessions, posteriors={"src/1": (1.0, 1.0), "src/2": (1.0, 1.0)}, visits={})
+    assert out["hint_sources"] == [["", ""], ["", ""]] and out["reference_source"] == ["", ""]  # not given
+    sources = ["", "", "", "harvested", "", ""]
+    out = build_records(
+        1,
+        **sessions,
+        posteriors={"src/1": (1.0, 1.0), "src/2": (1.0, 1.0)},
+        visits={},
+        hint_sources=sources,
+        reference_sources={"src/1": "harvested", "src/2": "dataset"},
+    )
+    assert out["hint_sources"] == [["", "harvested"], ["", ""]]  # aligned with hint_levels [0, 2]
+    assert out["reference_source"] == ["harvested", "dataset"]
+    with pytest.raises(ValueError, match="must have 6 entries"):
+        build_records(1, **sessions, posteriors={}, visits={}, hint_sources=["x"])
+
+
 def test_validation_sessions_are_left_out_and_mismatched_lists_fail():
     sessions = _sessions()
     sessions["roles"] = ["validation"] * 6

@@ -32,6 +32,8 @@ SCHEMA = pa.schema(
         ("store_beta", pa.float64()),
         ("store_mean", pa.float64()),
         ("visits", pa.int32()),
+        ("hint_sources", pa.list_(pa.string())),
+        ("reference_source", pa.string()),
     ]
 )
 
@@ -71,6 +73,8 @@ def row(
         "store_beta": 1.0,
         "store_mean": 0.5,
         "visits": visits,
+        "hint_sources": ["dataset" if level > 0 else "" for level in levels],
+        "reference_source": "dataset",
     }
 
 

@@ -95,6 +95,23 @@ def test_recorded_run_draws_every_picture_but_the_bucket_one():
     assert [line.label for line in val.panels[0].lines] == ["HuggingFaceH4/aime_2024", "math500"]
 
 
+def test_reference_coverage_and_hint_sources_are_drawn_over_steps(tmp_path):
+    records = [
+        (s, {"pdai/reference/coverage": 0.5 + s / 10, "pdai/reference/coverage_harvested": s / 10,
+             "pdai/hint_source/harvested": s / 5})
+        for s in (1, 2, 3)
+    ]  # fmt: skip
+    plan = _plan(metric_plans(_log(tmp_path, records)), "references.png")
+    assert plan.drawable
+    coverage, sources = plan.panels
+    assert [(line.label, line.values) for line in coverage.lines] == [
+        ("any source", (0.6, 0.7, 0.8)),
+        ("harvested", (0.1, 0.2, 0.3)),
+    ]
+    assert [(line.label, line.values) for line in sources.lines] == [("harvested", (0.2, 0.4, 0.6))]
+    assert "pdai/reference/coverage_backfill" in plan.missing and "pdai/reference/coverage" not in plan.missing
+
+
 def test_plain_grpo_log_lists_the_pdai_metrics_as_missing(tmp_path):
     log = _log(tmp_path, [(s, {"critic/score/mean": s / 10, "response_length/mean": 100.0 * s}) for s in (1, 2, 3)])
     plans = metric_plans(log)

@@ -22,6 +22,7 @@ METRIC_PICTURES = {
     "signal_groups.png",
     "response_length.png",
     "store_policy.png",
+    "references.png",
 }
 LEDGER_PICTURES = {"ledger_intervention.png", "ledger_difficulty_heatmap.png", "ledger_acc_by_difficulty.png"}
 
@@ -133,7 +134,7 @@ def test_command_writes_the_report(tmp_path, capsys):
     ledger = write_parts(simulated_run(steps=5, problems=10, per_step=5), tmp_path / "pdai_ledger")
     code = main(["report", str(RECORDED), "--out", str(tmp_path / "out"), "--ledger", str(ledger), "--title", "T"])
     assert code == 0
-    assert "wrote 10 picture(s)" in capsys.readouterr().out
+    assert "wrote 11 picture(s)" in capsys.readouterr().out
     assert "<title>T</title>" in (tmp_path / "out" / "index.html").read_text(encoding="utf-8")
 
 

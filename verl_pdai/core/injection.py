@@ -100,6 +100,17 @@ def preview_checker_config(
     verl's stock managers calling ``verl_pdai.api.compute_score``. Any other reward grades with a checker the
     agent loop cannot reproduce: refused, with the fix.
     """
+    return run_reward_settings(manager, reward_kwargs, custom_reward_path, custom_reward_kwargs).stepwise
+
+
+def run_reward_settings(
+    manager: object,
+    reward_kwargs: Mapping[str, object] | None,
+    custom_reward_path: object = None,
+    custom_reward_kwargs: Mapping[str, object] | None = None,
+) -> RewardSettings:
+    """The run's reward settings (checker and data-source routing) from the section its reward reads; ConfigError
+    for a reward that is not verl_pdai's checker (see :func:`preview_checker_config`)."""
     if str(manager or "") in PDAI_REWARD_MANAGERS:
         section, values = "reward.reward_kwargs", reward_kwargs
     elif "verl_pdai" in str(custom_reward_path or ""):
@@ -112,7 +123,7 @@ def preview_checker_config(
             "actor_rollout_ref.rollout.agent.default_agent_loop=single_turn_agent with other rewards"
         )
     # the routing keys are the reward's too: accepted here, previews grade with the stepwise checker
-    return RewardSettings.from_mapping(values, f"{section} (the reward's checker, which previews use)").stepwise
+    return RewardSettings.from_mapping(values, f"{section} (the reward's checker, which previews use)")
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,8 @@ Metrics (population in brackets):
 * ``role/{preview,main,validation}``: share of the batch [all]; ``hint_token_share`` [all valid response tokens];
 * ``preview_pass_rate`` [verified previews], ``preview_unverified_rate`` [previews];
 * ``intervention_rate``, ``hint_level_mean``, ``acc_main``, ``decided_rate``, ``decision/<kind>`` [main];
-* ``hint_level_mean_hinted``, ``hint_tokens_mean_hinted``, ``acc_hinted`` [hinted main];
+* ``hint_level_mean_hinted``, ``hint_tokens_mean_hinted``, ``acc_hinted``, ``hint_source/<source>`` (share of
+  the hints whose reference came from ``dataset``, ``harvested``, ``backfill``, ``corpus``) [hinted main];
   ``acc_unhinted`` [unhinted main];
 * ``difficulty_mean``, ``previews_finished_at_decision``, ``fallback/<kind>``, ``fallback/any`` [decided main];
 * ``acc_by_difficulty/<lo>-<hi>`` [decided main, by the difficulty ``1 - p`` each decided from, in buckets of 0.2:
@@ -52,6 +53,7 @@ PREVIEWS_FINISHED = "pdai_previews_finished"
 PREVIEW_SUCCESS = "pdai_preview_success"
 FALLBACK = "pdai_fallback"
 DIFFICULTY = "pdai_difficulty"
+HINT_SOURCE = "pdai_hint_source"
 
 # what a main session's decision can be (agent_loop and injection.decide); "none": never reached one
 DECISION_KINDS = (
@@ -65,6 +67,7 @@ DECISION_KINDS = (
     "past_thinking",
 )
 FALLBACK_KINDS = ("no_prior", "preview_failed", "no_preview")
+HINT_SOURCES = ("dataset", "harvested", "backfill", "corpus")  # core.references.SOURCES (a test pins the equality)
 DIFFICULTY_EDGES = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
 ROLES = ("preview", "main", "validation")
 
@@ -169,6 +172,7 @@ def _main_metrics(fields: Mapping[str, Any], roles: list[str], acc: list[float],
             hint_tokens = _column(fields, HINT_TOKENS, n)
             if hint_tokens is not None:
                 metrics["hint_tokens_mean_hinted"] = _mean([_number(hint_tokens[i], 0.0) for i in hinted])
+            _hint_source_metrics(_column(fields, HINT_SOURCE, n), hinted, metrics)
         if unhinted:
             metrics["acc_unhinted"] = _mean([acc[i] for i in unhinted])
 
@@ -198,6 +202,16 @@ def _main_metrics(fields: Mapping[str, Any], roles: list[str], acc: list[float],
         for kind in (*FALLBACK_KINDS, *sorted(set().union(*used) - set(FALLBACK_KINDS))):
             metrics[f"fallback/{kind}"] = sum(kind in u for u in used) / len(decided)
         metrics["fallback/any"] = sum(bool(u) for u in used) / len(decided)
+
+
+def _hint_source_metrics(sources: list[Any] | None, hinted: list[int], metrics: dict[str, float]) -> None:
+    """Share of the hints by the source of their reference; every known source logged (0.0 when absent), an
+    unrecorded one as ``unknown``."""
+    if sources is None:
+        return
+    kinds = [str(sources[i]) if sources[i] not in (None, "") else "unknown" for i in hinted]
+    for kind in (*HINT_SOURCES, *sorted(set(kinds) - set(HINT_SOURCES))):
+        metrics[f"hint_source/{kind}"] = kinds.count(kind) / len(hinted)
 
 
 def difficulty_bucket(difficulty: float) -> str:

@@ -35,6 +35,8 @@ COLUMNS: dict[str, str] = {
     "store_beta": "float64",
     "store_mean": "float64",
     "visits": "int32",
+    "hint_sources": "list<string>",
+    "reference_source": "string",
 }
 SUCCESS_AT = 0.5  # an outcome (acc) at or above this is a success, as for the difficulty store
 NAN = float("nan")
@@ -58,6 +60,8 @@ def build_records(
     prior_betas: Sequence[float],
     posteriors: Mapping[str, tuple[float, float]],
     visits: Mapping[str, int],
+    hint_sources: Sequence[str] | None = None,
+    reference_sources: Mapping[str, str] | None = None,
 ) -> dict[str, list]:
     """The step's records as columns (``COLUMNS`` order), one entry per group in order of first appearance.
 
@@ -65,11 +69,16 @@ def build_records(
     main session; validation sessions are left out), ``hint_levels`` / ``hint_tokens`` (0 = no hint),
     ``outcomes`` (acc), ``difficulties`` (the previewed p the session decided from, < 0: none; a group's value is the
     mean over its deciding main sessions), ``prior_alphas`` / ``prior_betas`` (the prior the rollout got, the
-    group's first valid pair is kept; NaN when none). Per problem: ``posteriors`` (store alpha, beta after this
-    step's update) and ``visits``.
+    group's first valid pair is kept; NaN when none), ``hint_sources`` (where a hinted session's reference came
+    from, "" when not hinted; all "" when not given). Per problem: ``posteriors`` (store alpha, beta after this
+    step's update), ``visits`` and ``reference_sources`` (the source of the usable reference the rollout had, ""
+    when none or not given).
     """
     n = len(group_ids)
+    hint_sources = [""] * n if hint_sources is None else hint_sources
+    reference_sources = reference_sources or {}
     lists = (
+        hint_sources,
         problem_ids,
         data_sources,
         roles,
@@ -122,4 +131,6 @@ def build_records(
         out["store_beta"].append(store_beta)
         out["store_mean"].append(store_alpha / (store_alpha + store_beta))
         out["visits"].append(int(visits.get(pid, 0)))
+        out["hint_sources"].append([str(hint_sources[i] or "") for i in mains])
+        out["reference_source"].append(str(reference_sources.get(pid, "") or ""))
     return out

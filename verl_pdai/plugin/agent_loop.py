@@ -36,6 +36,7 @@ from verl_pdai.core.hints import HintSet, build_hints
 from verl_pdai.core.injection import Decision, InjectionConfig, decide, preview_checker_config, prior_of
 from verl_pdai.core.policy import InterventionPolicy, PolicyConfig
 from verl_pdai.core.preview import PreviewBoard, PreviewSnapshot
+from verl_pdai.core.references import HARVESTED
 from verl_pdai.core.scoring import StepwiseConfig
 from verl_pdai.core.tokens import TokenTextMapper
 from verl_pdai.plugin import fields as F
@@ -272,7 +273,7 @@ class PdaiHintAgentLoop(AgentLoopBase):
         else:
             decision = await self._decide(uid, kwargs, info)
             if decision.level > 0:
-                self._inject(self._hints(uid, kwargs), decision, response, info)
+                self._inject(*self._hints_and_source(uid, kwargs), decision, response, info)
         remaining = self.response_length - len(response.ids)
         await self._generate(request_id, prompt_ids, response, remaining, sampling_params)
         self._never_end_inside_hint(response, info)
@@ -327,23 +328,40 @@ class PdaiHintAgentLoop(AgentLoopBase):
         return InterventionPolicy.for_decisions(self.policy_config, params)
 
     def _hints(self, uid: str, kwargs: dict[str, Any]) -> HintSet:
-        shared = self.board.shared(uid)
-        hints = shared.get("hints")
-        if not isinstance(hints, HintSet):
-            extra_info = kwargs.get("extra_info") if isinstance(kwargs.get("extra_info"), dict) else {}
-            reward_model = kwargs.get("reward_model") if isinstance(kwargs.get("reward_model"), dict) else {}
-            hints = build_hints(
-                F.reference_solution_of(extra_info),
-                reward_model.get("ground_truth"),
-                self.policy_config.fractions,
-                prefix=self.settings.hint_prefix,
-                suffix=self.settings.boundary,
-                max_chars=self.settings.hint_max_chars,
-            )
-            shared["hints"] = hints
-        return hints
+        return self._hints_and_source(uid, kwargs)[0]
 
-    def _inject(self, hints: HintSet, decision: Decision, response: _Response, info: dict[str, Any]) -> None:
+    def _hints_and_source(self, uid: str, kwargs: dict[str, Any]) -> tuple[HintSet, str]:
+        """The group's hint set, built once, and the source of its reference: the row's reference first (data set,
+        backfill or corpus), else the harvested one the trainer handed over (``pdai_harvested_reference``)."""
+        shared = self.board.shared(uid)
+        cached = shared.get("hints")
+        if isinstance(cached, tuple):
+            return cached
+        extra_info = kwargs.get("extra_info") if isinstance(kwargs.get("extra_info"), dict) else {}
+        reference, source = F.reference_of(extra_info)
+        hints = self._build_hints(reference, kwargs)
+        harvested = kwargs.get(F.HARVESTED_REFERENCE_FIELD)
+        if not hints.usable and isinstance(harvested, str) and harvested.strip():
+            fallback = self._build_hints(harvested, kwargs)
+            if fallback.usable:
+                hints, source = fallback, HARVESTED
+        shared["hints"] = (hints, source)
+        return hints, source
+
+    def _build_hints(self, reference: str, kwargs: dict[str, Any]) -> HintSet:
+        reward_model = kwargs.get("reward_model") if isinstance(kwargs.get("reward_model"), dict) else {}
+        return build_hints(
+            reference,
+            reward_model.get("ground_truth"),
+            self.policy_config.fractions,
+            prefix=self.settings.hint_prefix,
+            suffix=self.settings.boundary,
+            max_chars=self.settings.hint_max_chars,
+        )
+
+    def _inject(
+        self, hints: HintSet, source: str, decision: Decision, response: _Response, info: dict[str, Any]
+    ) -> None:
         hint = hints.for_level(decision.level)
         # the hint alone, without special tokens: generated ids are never re-tokenized
         hint_ids = self.tokenizer.encode(hint.text, add_special_tokens=False)
@@ -360,6 +378,7 @@ class PdaiHintAgentLoop(AgentLoopBase):
                 F.HINT_FRACTION_FIELD: decision.fraction,
                 F.HINT_SPANS_FIELD: [[start, len(response.ids)]],
                 F.HINT_TOKENS_FIELD: len(hint_ids),
+                F.HINT_SOURCE_FIELD: source,
             }
         )
 
@@ -370,7 +389,13 @@ class PdaiHintAgentLoop(AgentLoopBase):
             del response.ids[start:], response.mask[start:], response.logprobs[start:]
             response.hint_span = None
             info.update(
-                {F.HINT_LEVEL_FIELD: 0, F.HINT_FRACTION_FIELD: 0.0, F.HINT_SPANS_FIELD: [], F.HINT_TOKENS_FIELD: 0}
+                {
+                    F.HINT_LEVEL_FIELD: 0,
+                    F.HINT_FRACTION_FIELD: 0.0,
+                    F.HINT_SPANS_FIELD: [],
+                    F.HINT_TOKENS_FIELD: 0,
+                    F.HINT_SOURCE_FIELD: "",
+                }
             )
             info[F.DECISION_FIELD] = "hint_removed_no_continuation"
 

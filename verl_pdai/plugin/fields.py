@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 
+from verl_pdai.core.references import row_source
 from verl_pdai.core.scoring import ScoreResult
 
 HINT_SPANS_FIELD = "pdai_hint_spans"
@@ -24,6 +25,8 @@ PRIOR_FIELD = "pdai_prior"  # {"alpha": a, "beta": b}: Beta prior of the policy'
 POLICY_W_FIELD = "pdai_policy_w"  # the intervention policy's current calibration weight w
 # {"w", "intercept", "slope"}: everything the rollout needs to decide as the trainer's fitted policy does
 POLICY_PARAMS_FIELD = "pdai_policy_params"
+# the problem's harvested reference ("" when none): the trainer's reference bank, for rows without a usable one
+HARVESTED_REFERENCE_FIELD = "pdai_harvested_reference"
 
 # extra fields of every pdai_hint output (same keys for every session)
 ROLE_FIELD = "pdai_role"  # preview | main | validation
@@ -41,6 +44,7 @@ HINT_LEVEL_FIELD = "pdai_hint_level"
 HINT_FRACTION_FIELD = "pdai_hint_fraction"
 HINT_TOKENS_FIELD = "pdai_hint_tokens"
 WAIT_FIELD = "pdai_wait_s"  # seconds the session waited for the preview at its decision (blocking mode)
+HINT_SOURCE_FIELD = "pdai_hint_source"  # where the hint's reference came from (core.references.SOURCES); "" no hint
 
 
 def hint_fields_default() -> dict[str, object]:
@@ -62,10 +66,12 @@ def hint_fields_default() -> dict[str, object]:
         HINT_SPANS_FIELD: [],
         HINT_TOKENS_FIELD: 0,
         WAIT_FIELD: 0.0,
+        HINT_SOURCE_FIELD: "",
     }
 
 
 REFERENCE_SOLUTION_KEYS = ("reference_solution", "solution")
+REFERENCE_SOURCE_KEY = "reference_source"  # dataset (default) | backfill | corpus: who wrote the row's reference
 
 # scalar keys copied from ScoreResult into reward_extra_info, in order
 SCALAR_KEYS = (
@@ -98,6 +104,16 @@ def reference_solution_of(extra_info: object) -> str:
         if isinstance(value, str) and value.strip():
             return value
     return ""
+
+
+def reference_of(extra_info: object) -> tuple[str, str]:
+    """(reference solution, its source) of a dataset row; ("", "") without one. The source is
+    ``extra_info.reference_source`` when it names a known one, else ``dataset``."""
+    text = reference_solution_of(extra_info)
+    if not text:
+        return "", ""
+    assert isinstance(extra_info, Mapping)
+    return text, row_source(extra_info.get(REFERENCE_SOURCE_KEY))
 
 
 def extra_info_of(result: ScoreResult, step_token_ends: Sequence[int] | None) -> dict[str, object]:

@@ -16,7 +16,11 @@ process: the ``verl.plugins`` entry point does it (or ``VERL_USE_EXTERNAL_MODULE
   levels, hint spans and step rewards stored in TransferQueue (verl's estimator interface cannot pass them); any
   other estimator runs verl's method unchanged. Then the store and the policy learn from the batch and
   ``pdai/*`` metrics are logged;
-* ``_save_checkpoint`` / ``_load_checkpoint``: ``pdai_state.json`` in the ``global_step_{N}`` folder.
+* harvested references (:mod:`verl_pdai.plugin.trainer_harvest`): ``_next_train_batch`` hands each row its
+  problem's harvested reference (``pdai_harvested_reference``); after scoring, verified unassisted solutions of
+  problems without a usable reference are harvested into the bank;
+* ``_save_checkpoint`` / ``_load_checkpoint``: ``pdai_state.json`` in the ``global_step_{N}`` folder (store,
+  policy, reference bank).
 
 The ``pdai`` config section is parsed in :mod:`verl_pdai.plugin.trainer_settings`; a batch's rows are read from
 TransferQueue into the pdai view in :mod:`verl_pdai.plugin.trainer_rows`.
@@ -52,6 +56,7 @@ from verl.workers.utils.padding import response_to_nested
 from verl_pdai.core.advantage import EpgrpoParts, compute_epgrpo_parts
 from verl_pdai.core.persistence import load_state, save_atomic
 from verl_pdai.core.policy import InterventionPolicy
+from verl_pdai.core.references import ReferenceBank
 from verl_pdai.core.rollout_metrics import rollout_metrics
 from verl_pdai.core.store import DifficultyStore
 from verl_pdai.ledger.records import build_records
@@ -59,6 +64,7 @@ from verl_pdai.ledger.writer import LedgerWriter
 from verl_pdai.plugin import fields as F
 from verl_pdai.plugin.advantage_inputs import NAME as EPGRPO
 from verl_pdai.plugin.advantage_inputs import OUTCOME_FIELD, STEP_SCORES_FIELD, STEP_TOKEN_ENDS_FIELD, epgrpo_inputs
+from verl_pdai.plugin.trainer_harvest import ReferenceHarvester
 from verl_pdai.plugin.trainer_rows import (
     _PDAI_FIELDS,
     PROBLEM_ID_FIELD,
@@ -101,6 +107,12 @@ class PdaiTrainerMixin:
         super().__init__(config)  # type: ignore[call-arg]
         self.pdai_store = DifficultyStore(self.pdai_settings.store)
         self.pdai_policy = InterventionPolicy(self.pdai_settings.policy)
+        self.pdai_harvester = ReferenceHarvester(self.pdai_settings)
+        if self.pdai_settings.harvest.enabled and not self.pdai_harvester.active:
+            logger.warning(
+                "verl_pdai: pdai.harvest.enabled, but the reward is not verl_pdai's checker (pdai_stepwise or "
+                "verl_pdai.api.compute_score): no reference is harvested"
+            )
         ledger = self.pdai_settings.ledger
         self.pdai_ledger: LedgerWriter | None = None
         if ledger.enabled:  # the folder is created at the first write
@@ -134,8 +146,9 @@ class PdaiTrainerMixin:
         return batch
 
     def pdai_inject(self, batch: TensorDict) -> None:
-        """Add ``pdai_prior``, ``pdai_policy_w``, ``pdai_policy_params`` and ``pdai_problem_id`` to every row of a
-        training batch.
+        """Add ``pdai_prior``, ``pdai_policy_w``, ``pdai_policy_params``, ``pdai_problem_id`` and
+        ``pdai_harvested_reference`` (the problem's harvested reference, "" when none) to every row of a training
+        batch.
 
         Per-row ``NonTensorStack`` columns (``tu.assign_non_tensor_stack``): verl's rollout worker turns each row of
         a stack into a keyword argument of the agent loop, and stores it with the trajectory in TransferQueue
@@ -158,6 +171,9 @@ class PdaiTrainerMixin:
         params = {k: float(v) for k, v in self.pdai_policy.decision_params().items()}
         tu.assign_non_tensor_stack(batch, F.POLICY_PARAMS_FIELD, [dict(params) for _ in range(n)])
         tu.assign_non_tensor_stack(batch, PROBLEM_ID_FIELD, ids)
+        tu.assign_non_tensor_stack(
+            batch, F.HARVESTED_REFERENCE_FIELD, [self.pdai_harvester.reference_for(p) for p in ids]
+        )
 
     # ------------------------------------------------------------------ advantage
 
@@ -168,7 +184,7 @@ class PdaiTrainerMixin:
             rm_scores = data.select("rm_scores").to_padded_tensor()["rm_scores"]
             rows = _fetch_rows(batch, data, rm_scores)
             response_mask = data.select("response_mask").to_padded_tensor()["response_mask"]
-            self._pdai_learn(rows, response_mask, metrics)
+            self._pdai_learn(rows, response_mask, metrics, batch)
             return batch
         return self._compute_epgrpo_advantage(batch, metrics)
 
@@ -236,7 +252,7 @@ class PdaiTrainerMixin:
         batch = tq.kv_batch_put(keys=keys, partition_id=batch.partition_id, fields=output)
 
         _advantage_metrics(rows, response_mask_padded, parts, outcome, metrics)
-        self._pdai_learn(rows, model_mask, metrics)
+        self._pdai_learn(rows, model_mask, metrics, batch)
         return batch
 
     def _epgrpo(
@@ -287,8 +303,8 @@ class PdaiTrainerMixin:
 
     # ------------------------------------------------------------------ learning and metrics
 
-    def _pdai_learn(self, rows: _Rows, response_mask: torch.Tensor, metrics: dict) -> None:
-        """Update the store from unassisted outcomes, refit the policy, log store/policy/rollout metrics."""
+    def _pdai_learn(self, rows: _Rows, response_mask: torch.Tensor, metrics: dict, batch: KVBatchMeta) -> None:
+        """Update the store from unassisted outcomes, refit the policy, harvest references, log the metrics."""
         real = [i for i in range(len(rows)) if not rows.padding[i]]
         roles = rows.get(F.ROLE_FIELD, "")
         success = {i: rows.success(i) for i in real}
@@ -355,6 +371,7 @@ class PdaiTrainerMixin:
                     F.PREVIEW_SUCCESS_FIELD,
                     F.FALLBACK_FIELD,
                     F.DIFFICULTY_FIELD,
+                    F.HINT_SOURCE_FIELD,
                 )
                 if any(name in rows.extra[i] for i in real)
             }
@@ -365,12 +382,34 @@ class PdaiTrainerMixin:
             before = _signal_share(rows.uids, outcomes, [i in keep for i in range(len(rows))])
             if before is not None:
                 metrics["pdai/adv/signal_groups_unassisted"] = before
+        sources = self._pdai_harvest(rows, real, unassisted, response_mask, batch, metrics)
         if self.pdai_ledger is not None:
             try:
-                self._pdai_write_ledger(rows, real, success, priors_before, metrics)
+                self._pdai_write_ledger(rows, real, success, priors_before, metrics, sources)
             except Exception:  # the ledger records training; it is never a reason to stop it
                 logger.exception("pdai ledger: building step %s's records failed; training goes on", self.global_steps)
                 metrics["pdai/ledger/errors"] = metrics.get("pdai/ledger/errors", 0.0) + 1.0
+
+    def _pdai_harvest(
+        self,
+        rows: _Rows,
+        real: list[int],
+        unassisted: list[int],
+        response_mask: torch.Tensor,
+        batch: KVBatchMeta,
+        metrics: dict,
+    ) -> dict[str, str]:
+        """Coverage metrics and this step's harvest; returns each problem's reference source for the ledger. A
+        failure is logged and counted, never raised: harvesting helps training, it is never a reason to stop it."""
+        harvester, sources = self.pdai_harvester, {}
+        try:
+            sources = harvester.coverage_metrics(rows, real, metrics)
+            tokenizer = getattr(self, "tokenizer", None)
+            harvester.learn(rows, unassisted, response_mask, batch, tokenizer, max(int(self.global_steps), 0), metrics)
+        except Exception:
+            logger.exception("pdai harvest: step %s failed; training goes on", self.global_steps)
+            metrics["pdai/harvest/errors"] = metrics.get("pdai/harvest/errors", 0.0) + 1.0
+        return sources
 
     # ------------------------------------------------------------------ ledger
 
@@ -386,6 +425,7 @@ class PdaiTrainerMixin:
         success: dict[int, bool],
         priors_before: dict[str, tuple[float, float]],
         metrics: dict,
+        sources: dict[str, str],
     ) -> None:
         """One ledger part for this step: a record per prompt, the store posterior after the update."""
         assert self.pdai_ledger is not None
@@ -414,6 +454,8 @@ class PdaiTrainerMixin:
             prior_betas=prior_betas,
             posteriors={pid: self.pdai_store.prior_for(pid, **args) for pid, args in prior_args.items()},
             visits={pid: self.pdai_store.visits(pid) for pid in prior_args},
+            hint_sources=[str(rows.extra[i].get(F.HINT_SOURCE_FIELD) or "") for i in real],
+            reference_sources=sources,
         )
         result = self.pdai_ledger.write(int(self.global_steps), columns)
         metrics["pdai/ledger/rows"] = float(result.rows)
@@ -433,6 +475,7 @@ class PdaiTrainerMixin:
             "global_step": int(self.global_steps),
             "store": self.pdai_store.state_dict(),
             "policy": self.pdai_policy.state_dict(),
+            "references": self.pdai_harvester.bank.state_dict(),
         }
 
     def _save_checkpoint(self) -> None:
@@ -460,12 +503,13 @@ class PdaiTrainerMixin:
         return folder if os.path.isabs(folder) else os.path.join(os.getcwd(), folder)
 
     def pdai_load_state(self, path: str) -> bool:
-        """Restore the store and the policy from ``path``; True when restored.
+        """Restore the store, the policy and the reference bank from ``path``; True when restored.
 
         Missing file: a warning, fresh store and policy (e.g. a checkpoint written by verl's own ``sync`` mode).
         Corrupt or invalid file: ``pdai.on_corrupt_state`` decides, ``fail`` (default) raises ValueError naming the
         file and the option, ``fresh`` logs a warning and starts fresh. The current run's store and policy
-        settings are kept (``keep_config=True``): a resumed run may edit its recipe.
+        settings are kept (``keep_config=True``): a resumed run may edit its recipe. A file without a ``references``
+        entry (an earlier version's) restores an empty reference bank.
         """
         if not os.path.exists(path):
             logger.warning(
@@ -477,6 +521,7 @@ class PdaiTrainerMixin:
             return False
         store = DifficultyStore(self.pdai_settings.store)
         policy = InterventionPolicy(self.pdai_settings.policy)
+        bank = ReferenceBank(self.pdai_settings.harvest)
         try:
             state = load_state(path, "fail")
             if state is None:  # removed between the check and the read
@@ -491,6 +536,10 @@ class PdaiTrainerMixin:
                     raise ValueError(f"missing or malformed {key!r} entry")
             store.load_state_dict(state["store"], keep_config=True)
             policy.load_state_dict(state["policy"], keep_config=True)
+            if state.get("references") is not None:  # absent in files of earlier versions: an empty bank
+                if not isinstance(state["references"], Mapping):
+                    raise ValueError("malformed 'references' entry")
+                bank.load_state_dict(state["references"], keep_config=True)
         except ValueError as err:
             if self.pdai_settings.on_corrupt_state == "fresh":
                 logger.warning(
@@ -501,14 +550,20 @@ class PdaiTrainerMixin:
                 )
                 self.pdai_store = DifficultyStore(self.pdai_settings.store)
                 self.pdai_policy = InterventionPolicy(self.pdai_settings.policy)
+                self.pdai_harvester.bank = ReferenceBank(self.pdai_settings.harvest)
                 return False
             raise ValueError(
                 f"verl_pdai trainer state {path} is corrupt: {err}. Repair or delete the file, or set "
                 "pdai.on_corrupt_state=fresh to start the difficulty store and the intervention policy from their "
                 "priors"
             ) from None
-        self.pdai_store, self.pdai_policy = store, policy
-        logger.info("verl_pdai: restored the difficulty store (%d problems) and the policy from %s", len(store), path)
+        self.pdai_store, self.pdai_policy, self.pdai_harvester.bank = store, policy, bank
+        logger.info(
+            "verl_pdai: restored the difficulty store (%d problems), the policy and %d harvested references from %s",
+            len(store),
+            len(bank),
+            path,
+        )
         return True
 
 

@@ -41,6 +41,8 @@ _PDAI_FIELDS = [
     PROBLEM_ID_FIELD,
     "data_source",
     "extra_info",
+    "reward_model",
+    F.HARVESTED_REFERENCE_FIELD,
     "acc",
     OUTCOME_FIELD,
     UNSCORED_FIELD,
@@ -129,6 +131,9 @@ class _Rows:
     problem_ids: list[str]
     prior_args: list[dict[str, Any]]
     scores: list[float]  # rm_scores summed over the response (pre-KL)
+    references: list[tuple[str, str]]  # the row's own reference solution and its source; ("", "") none
+    ground_truths: list[Any]  # reward_model.ground_truth (None when absent)
+    harvested: list[bool]  # the trainer handed the row a harvested reference
 
     def __len__(self) -> int:
         return len(self.uids)
@@ -159,6 +164,11 @@ class _Rows:
         acc = self.reward[i].get("acc")
         return _as_float(acc, 0.0) >= 0.5 if acc is not None else self.scores[i] > 0.0
 
+    def verified(self, i: int) -> bool:
+        """The reward's checker graded this row's final answer right (``acc``; a reward without it: never)."""
+        acc = self.reward[i].get("acc")
+        return acc is not None and _as_float(acc, 0.0) >= 0.5 and not self.unscored(i)
+
 
 def _read_rows(
     batch: KVBatchMeta, data: TensorDict, rm_scores: torch.Tensor, raw_prompt: list[Any] | None = None
@@ -177,6 +187,8 @@ def _read_rows(
     data_sources = _column(data, "data_source", n)
     extra_infos = _column(data, "extra_info", n)
     stored_ids = _column(data, PROBLEM_ID_FIELD, n)
+    reward_models = _column(data, "reward_model", n)
+    handed = _column(data, F.HARVESTED_REFERENCE_FIELD, n)
     prompts = raw_prompt if raw_prompt is not None else [None] * n
     problem_ids = [
         str(pid) if pid else problem_id_of(info, source, prompt)
@@ -190,6 +202,9 @@ def _read_rows(
         problem_ids=problem_ids,
         prior_args=[_initial_prior_args(info, source) for info, source in zip(extra_infos, data_sources, strict=True)],
         scores=rm_scores.sum(dim=-1).tolist(),
+        references=[F.reference_of(info) for info in extra_infos],
+        ground_truths=[rm.get("ground_truth") if isinstance(rm, Mapping) else None for rm in reward_models],
+        harvested=[isinstance(text, str) and bool(text.strip()) for text in handed],
     )
 
 

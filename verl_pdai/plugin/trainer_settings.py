@@ -1,9 +1,10 @@
 """The ``pdai`` config section as the trainer reads it: :class:`PdaiSettings`, parsed and validated up front.
 
 ``PdaiSettings.from_config`` reads ``pdai.store``, ``pdai.policy``, ``pdai.advantage``, ``pdai.rollout``,
-``pdai.on_corrupt_state`` and ``pdai.ledger`` (and ``algorithm.pdai`` / ``algorithm.norm_adv_by_std_in_grpo`` for
-the advantage) from verl's config; :class:`~verl_pdai.plugin.trainer.PdaiTrainerMixin` builds it first thing, so a
-bad recipe fails before verl builds anything (see ``docs/trainer.md``).
+``pdai.on_corrupt_state``, ``pdai.ledger`` and ``pdai.harvest`` (and ``algorithm.pdai`` /
+``algorithm.norm_adv_by_std_in_grpo`` for the advantage, the reward's checker settings for harvesting) from verl's
+config; :class:`~verl_pdai.plugin.trainer.PdaiTrainerMixin` builds it first thing, so a bad recipe fails before verl
+builds anything (see ``docs/trainer.md``).
 """
 
 from __future__ import annotations
@@ -16,8 +17,9 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from verl_pdai.core.advantage import check_epgrpo_settings
 from verl_pdai.core.config_values import ConfigError
-from verl_pdai.core.injection import InjectionConfig
+from verl_pdai.core.injection import InjectionConfig, run_reward_settings
 from verl_pdai.core.policy import PolicyConfig
+from verl_pdai.core.references import HarvestConfig
 from verl_pdai.core.reward_settings import RewardSettings
 from verl_pdai.core.scoring import StepwiseConfig
 from verl_pdai.core.store import StoreConfig
@@ -35,6 +37,7 @@ SECTIONS = (
     "on_corrupt_state",
     "ledger",
     "drop_unscored",
+    "harvest",
 )  # keys of the `pdai` config section
 ON_CORRUPT_CHOICES = ("fail", "fresh")
 
@@ -67,6 +70,10 @@ class PdaiSettings:
     ledger: LedgerSettings = field(default_factory=LedgerSettings)  # the intervention ledger (docs/ledger.md)
     # responses whose outcome the reward could not decide in time leave the loss (else: scored at the floor)
     drop_unscored: bool = False
+    harvest: HarvestConfig = field(default_factory=HarvestConfig)  # harvested references (docs/trainer.md)
+    rollout: InjectionConfig = field(default_factory=InjectionConfig)  # how the agent loop builds hints
+    # the reward's checker and routing (harvesting grades as the reward does); None: not verl_pdai's checker
+    reward: RewardSettings | None = None
 
     @classmethod
     def from_config(cls, config: Any) -> PdaiSettings:
@@ -86,7 +93,9 @@ class PdaiSettings:
             policy = PolicyConfig.from_dict(_section(pdai, "policy"))
         except ValueError as err:
             raise ValueError(f"pdai.policy: {err}") from None
-        InjectionConfig.from_mapping(_section(pdai, "rollout"))  # the agent loop's section: fail here, not in a worker
+        rollout = InjectionConfig.from_mapping(
+            _section(pdai, "rollout")
+        )  # the agent loop's: fail here, not in a worker
         on_corrupt = pdai.get("on_corrupt_state", "fail")
         if on_corrupt not in ON_CORRUPT_CHOICES:
             raise ValueError(f"pdai.on_corrupt_state must be one of {list(ON_CORRUPT_CHOICES)}, got {on_corrupt!r}")
@@ -95,7 +104,30 @@ class PdaiSettings:
         if not isinstance(drop_unscored, bool):
             raise ValueError(f"pdai.drop_unscored must be true or false, got {drop_unscored!r}")
         advantage = _advantage_settings(config, _section(pdai, "advantage"))
-        return cls(store, policy, advantage, on_corrupt, ledger, drop_unscored)
+        harvest = HarvestConfig.from_mapping(_section(pdai, "harvest"))
+        return cls(
+            store, policy, advantage, on_corrupt, ledger, drop_unscored, harvest, rollout, _reward_settings(config)
+        )
+
+
+def _reward_settings(config: Any) -> RewardSettings | None:
+    """The reward's checker and routing, from the section its reward reads (as the agent loop grades previews);
+    None for a reward that is not verl_pdai's checker or whose section is invalid (its own start-up says why)."""
+    if not hasattr(config, "get"):
+        return None
+
+    def select(key: str) -> Any:
+        return _plain(OmegaConf.select(config, key, default=None)) if isinstance(config, DictConfig) else None
+
+    try:
+        return run_reward_settings(
+            select("reward.reward_manager.name"),
+            select("reward.reward_kwargs"),
+            select("reward.custom_reward_function.path"),
+            select("reward.custom_reward_function.reward_kwargs"),
+        )
+    except ConfigError:
+        return None
 
 
 def _advantage_settings(config: Any, section: dict[str, Any]) -> dict[str, Any]:

@@ -185,6 +185,40 @@ def metric_plans(log: MetricsLog) -> list[Plan]:
         ),
         _static(
             log,
+            "references.png",
+            "Reference coverage and hint sources",
+            "Top: share of the step's training problems with a usable reference solution (pdai/reference/coverage), "
+            "and by source: the data set's own, harvested from the policy's verified unassisted solutions, backfilled "
+            "offline, from a corpus (pdai/reference/coverage_<source>). Bottom: share of the step's hints by the "
+            "source of their reference (pdai/hint_source/<source>).",
+            "A problem without a usable reference is never hinted. Harvested coverage rising means problems the "
+            "model sometimes solves gain references, so its failing sessions on them can be helped.",
+            (
+                (
+                    "share of problems",
+                    True,
+                    (
+                        ("pdai/reference/coverage", "any source", False),
+                        ("pdai/reference/coverage_dataset", "data set", True),
+                        ("pdai/reference/coverage_harvested", "harvested", True),
+                        ("pdai/reference/coverage_backfill", "backfill", True),
+                        ("pdai/reference/coverage_corpus", "corpus", True),
+                    ),
+                ),
+                (
+                    "share of hints",
+                    True,
+                    (
+                        ("pdai/hint_source/dataset", "data set", False),
+                        ("pdai/hint_source/harvested", "harvested", False),
+                        ("pdai/hint_source/backfill", "backfill", True),
+                        ("pdai/hint_source/corpus", "corpus", True),
+                    ),
+                ),
+            ),
+        ),
+        _static(
+            log,
             "store_policy.png",
             "Difficulty store and intervention policy",
             "Top: the store's mean success rate over tracked problems (pdai/store/mean_p) and the shares of "

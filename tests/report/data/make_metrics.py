@@ -81,6 +81,19 @@ def train_metrics(step: int, rng: random.Random, run: int) -> dict[str, float]:
         "pdai/adv/signal_groups_final": 0.83 + noise(0.03),
         "pdai/adv/outcome_abs_mean": 0.6,
         "pdai/adv/process_abs_mean": 0.12,
+        # harvested references (no noise: the values above keep their random draws)
+        "pdai/reference/coverage": 0.7 + 0.2 * t,
+        "pdai/reference/coverage_dataset": 0.7,
+        "pdai/reference/coverage_harvested": 0.2 * t,
+        "pdai/reference/coverage_backfill": 0.0,
+        "pdai/reference/coverage_corpus": 0.0,
+        "pdai/hint_source/dataset": 1.0 - 0.3 * t,
+        "pdai/hint_source/harvested": 0.3 * t,
+        "pdai/hint_source/backfill": 0.0,
+        "pdai/hint_source/corpus": 0.0,
+        "pdai/harvest/references": 13 * step,
+        "pdai/harvest/bytes": 13 * step * 900,
+        "pdai/harvest/batch_added": 13,
     }
     return {name: round(float(value), 6) for name, value in metrics.items()}
 
