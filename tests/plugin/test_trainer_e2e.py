@@ -41,6 +41,7 @@ from omegaconf import OmegaConf, open_dict
 
 import verl_pdai.plugin.trainer  # noqa: F401  importing registers pdai_sync / pdai_colocate_async
 from verl_pdai.core.advantage import compute_epgrpo_parts, dense_step_rewards
+from verl_pdai.core.config_values import ConfigError
 from verl_pdai.demo.agent_harness import HarnessWorker
 from verl_pdai.ledger import read_ledger
 from verl_pdai.plugin import fields as F
@@ -114,6 +115,29 @@ def test_advantage_reads_the_reward_cap_beside_the_routing_keys():
         "reward": {"reward_kwargs": {"process_cap": 0.1, "verl_sources": ["apps"]}},
     }
     assert PdaiSettings.from_config(OmegaConf.create(config)).advantage["process_cap"] == 0.1
+
+
+@pytest.mark.parametrize(
+    ("reward", "named"),
+    [
+        ({"reward_manager": {"name": "pdai_stepwise"}, "reward_kwargs": {"thinking": "maybe"}}, "thinking='maybe'"),
+        (
+            {
+                "reward_manager": {"name": "naive"},
+                "custom_reward_function": {"path": "pkg://verl_pdai.api", "reward_kwargs": {}},
+                "reward_kwargs": {"thinking": "required"},
+            },
+            r"set reward\.custom_reward_function\.reward_kwargs\.thinking instead",
+        ),
+    ],
+    ids=["bad value", "stock route, wrong section"],
+)
+def test_the_reward_settings_fail_when_the_trainer_starts(reward, named):
+    """A review: verl builds the reward manager in a Ray actor at its first call, and calls compute_score only on
+    the first sample; the pdai trainer modes check the reward's section first thing instead."""
+    config = {"algorithm": {"norm_adv_by_std_in_grpo": True}, "reward": reward}
+    with pytest.raises(ConfigError, match=named):
+        PdaiSettings.from_config(OmegaConf.create(config))
 
 
 def test_settings_defaults_and_values():

@@ -17,10 +17,10 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from verl_pdai.core.advantage import check_epgrpo_settings
 from verl_pdai.core.config_values import ConfigError
-from verl_pdai.core.injection import InjectionConfig, run_reward_settings
+from verl_pdai.core.injection import PDAI_REWARD_MANAGERS, InjectionConfig
 from verl_pdai.core.policy import PolicyConfig
 from verl_pdai.core.references import HarvestConfig
-from verl_pdai.core.reward_settings import RewardSettings
+from verl_pdai.core.reward_settings import CUSTOM_KWARGS_SECTION, RewardSettings, manager_settings, stock_route_problems
 from verl_pdai.core.scoring import StepwiseConfig
 from verl_pdai.core.store import StoreConfig
 from verl_pdai.ledger.settings import LedgerSettings
@@ -112,22 +112,23 @@ class PdaiSettings:
 
 def _reward_settings(config: Any) -> RewardSettings | None:
     """The reward's checker and routing, from the section its reward reads (as the agent loop grades previews);
-    None for a reward that is not verl_pdai's checker or whose section is invalid (its own start-up says why)."""
-    if not hasattr(config, "get"):
+    None for a reward that is not verl_pdai's checker. Invalid or misplaced keys fail here, at start-up: verl builds
+    the reward manager inside a Ray actor on its first call and calls ``compute_score`` only on the first sample."""
+    if not isinstance(config, DictConfig):
         return None
 
     def select(key: str) -> Any:
-        return _plain(OmegaConf.select(config, key, default=None)) if isinstance(config, DictConfig) else None
+        return _plain(OmegaConf.select(config, key, default=None))
 
-    try:
-        return run_reward_settings(
-            select("reward.reward_manager.name"),
-            select("reward.reward_kwargs"),
-            select("reward.custom_reward_function.path"),
-            select("reward.custom_reward_function.reward_kwargs"),
-        )
-    except ConfigError:
+    manager, custom_path = select("reward.reward_manager.name"), select("reward.custom_reward_function.path")
+    if str(manager or "") in PDAI_REWARD_MANAGERS:
+        return manager_settings(select("reward.reward_kwargs"), select("reward.custom_reward_function.reward_kwargs"))
+    if "verl_pdai" not in str(custom_path or ""):
         return None
+    misplaced = stock_route_problems(select("reward.reward_kwargs"))
+    if misplaced:
+        raise ConfigError(misplaced)
+    return RewardSettings.from_mapping(select("reward.custom_reward_function.reward_kwargs"), CUSTOM_KWARGS_SECTION)
 
 
 def _advantage_settings(config: Any, section: dict[str, Any]) -> dict[str, Any]:
