@@ -20,6 +20,7 @@ SAMPLES = Path(__file__).parent / "samples"
 COMMAND_MODULES: tuple[str, ...] = (
     "verl_pdai.confidence.command",
     "verl_pdai.data.command",
+    "verl_pdai.data.backfill_command",
     "verl_pdai.demo.command",
     "verl_pdai.evaluation.command",
     "verl_pdai.ledger.command",

@@ -58,6 +58,10 @@ def verl_row_schema() -> pa.Schema:
                         ("level", pa.int64()),
                         ("answers", pa.list_(pa.string())),
                         ("pdai_prior", pa.struct([("alpha", pa.float64()), ("beta", pa.float64())])),
+                        # where reference_solution came from when not from the data set itself (null there):
+                        # "corpus" or "backfill", and the details as a JSON string (verl_pdai/data/references.py)
+                        ("reference_source", pa.string()),
+                        ("reference_provenance", pa.string()),
                     ]
                 ),
             ),

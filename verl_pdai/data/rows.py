@@ -3,7 +3,8 @@
 verl row (docs/data.md): ``data_source``, ``prompt`` (one user message: the problem + DeepScaleR's instruction),
 ``ability``, ``reward_model`` {``style``, ``ground_truth`` (the first accepted answer, always a string)},
 ``extra_info`` {``split``, ``index``, ``problem_id``, ``reference_solution``, ``level`` (null without one),
-``answers`` (every accepted answer, the ground truth first), ``pdai_prior`` ({alpha, beta}, null without a level)}.
+``answers`` (every accepted answer, the ground truth first), ``pdai_prior`` ({alpha, beta}, null without a level),
+``reference_source`` and ``reference_provenance`` (null here; ``backfill-references`` sets them, see ``references``)}.
 
 Every file, train and benchmarks alike, has these same keys with the same types (``io.verl_row_schema()``): verl
 concatenates ``data.val_files`` with ``datasets.concatenate_datasets``, which fails when one file's column has
@@ -128,6 +129,8 @@ def verl_rows(name: str, problems: list[RawProblem], split: str, report: SetRepo
             "level": problem.level,
             "answers": list(problem.answers),
             "pdai_prior": prior,
+            "reference_source": None,  # the source's own reference (or none); backfill-references sets it
+            "reference_provenance": None,
         }
         report.with_prior += prior is not None
         report.with_solution += bool(problem.solution)

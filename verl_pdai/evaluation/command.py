@@ -35,12 +35,18 @@ def register(commands: Any) -> None:
     parser.add_argument("--top-p", type=float, default=0.95)
     parser.add_argument("--max-tokens", type=int, default=32768, help="response length limit (default 32768)")
     parser.add_argument("--backend", choices=BACKENDS, default="vllm", help="vllm (GPU, default) or hf (CPU/small)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--limit", type=int, default=None, help="first N problems of each benchmark (smoke runs)")
+    add_engine_and_checker_options(parser)
+    parser.set_defaults(func=eval_command)
+
+
+def add_engine_and_checker_options(parser: argparse.ArgumentParser) -> None:
+    """The generation engine's and the checker's options, shared by every command that samples and grades."""
     parser.add_argument("--tensor-parallel-size", type=int, default=1, help="vLLM tensor parallelism")
     parser.add_argument("--gpu-memory-utilization", type=float, default=0.9, help="vLLM")
     parser.add_argument("--max-model-len", type=int, default=None, help="vLLM context length (default: model's)")
     parser.add_argument("--batch-size", type=int, default=8, help="hf backend: prompts per generate call")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--limit", type=int, default=None, help="first N problems of each benchmark (smoke runs)")
     parser.add_argument(
         "--thinking",
         choices=("auto", "required", "off"),
@@ -50,7 +56,6 @@ def register(commands: Any) -> None:
     parser.add_argument("--score-workers", type=int, default=None, help="checker processes (default: CPU count)")
     parser.add_argument("--score-timeout", type=float, default=4.0, help="seconds per response check (hard bound)")
     parser.add_argument("--no-merge", action="store_true", help="fail on a verl checkpoint instead of merging it")
-    parser.set_defaults(func=eval_command)
 
 
 def _check_numbers(args: argparse.Namespace) -> None:

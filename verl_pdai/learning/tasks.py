@@ -190,6 +190,8 @@ def verl_row(problem: SumProblem, index: int, split: str = "train") -> dict[str,
             "level": None,  # no difficulty label: the kind is in problem_id, the prior is neutral
             "answers": [problem.answer],
             "pdai_prior": dict(NEUTRAL_PRIOR),
+            "reference_source": None,  # the reference is the task's own (not backfilled)
+            "reference_provenance": None,
         },
     }
 
