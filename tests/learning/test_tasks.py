@@ -163,3 +163,20 @@ def test_tasks_module_is_pure():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_a_third_of_the_rows_keep_their_reference_the_same_rows_for_every_method(tmp_path):
+    """Issue 14's variant: most rows of a public set lack a reference; which rows do is drawn by the seed only."""
+    import pyarrow.parquet as pq
+
+    from verl_pdai.learning.methods import reference_share
+    from verl_pdai.learning.tasks import generate_problems, rows_without_reference, write_parquet
+
+    train, _ = generate_problems(0, 48, 32)
+    dropped = rows_without_reference(len(train), reference_share("eprli_third_refs"), seed=0)
+    assert len(dropped) == 32 and dropped == rows_without_reference(48, 1 / 3, seed=0)
+    assert dropped != rows_without_reference(48, 1 / 3, seed=1)
+    assert reference_share("eprli") == 1.0 and rows_without_reference(48, 1.0, seed=0) == []
+    rows = pq.read_table(write_parquet(train, tmp_path / "t.parquet", without_reference=dropped)).to_pylist()
+    with_reference = [i for i, row in enumerate(rows) if row["extra_info"]["reference_solution"]]
+    assert with_reference == sorted(set(range(48)) - set(dropped))

@@ -55,6 +55,21 @@ METHODS: dict[str, tuple[list[str], str]] = {
 }
 
 
+# issue 14's evidence: only a third of the training problems carry a reference (as in public data sets), with the
+# trainer harvesting references from unassisted verified successes (the default) and without
+METHODS["eprli_third_refs"] = (EPRLI, "eprli, a third of the training problems with a reference, harvesting on")
+METHODS["eprli_third_refs_no_harvest"] = (
+    [*EPRLI, "+pdai.harvest.enabled=false"],
+    "eprli, a third of the training problems with a reference, harvesting off",
+)
+REFERENCE_SHARE = {"eprli_third_refs": 1 / 3, "eprli_third_refs_no_harvest": 1 / 3}
+
+
+def reference_share(name: str) -> float:
+    """The share of training problems whose row keeps its reference solution (1.0: all)."""
+    return REFERENCE_SHARE.get(name, 1.0)
+
+
 def method_overrides(name: str) -> list[str]:
     if name not in METHODS:
         raise ValueError(f"unknown method {name!r}; known: {', '.join(METHODS)}")

@@ -20,8 +20,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from verl_pdai.learning.methods import method_overrides
-from verl_pdai.learning.tasks import SumProblem, generate_problems, write_parquet
+from verl_pdai.learning.methods import method_overrides, reference_share
+from verl_pdai.learning.tasks import SumProblem, generate_problems, rows_without_reference, write_parquet
 
 
 @dataclass(frozen=True)
@@ -170,7 +170,9 @@ def run_method(
     started = time.perf_counter()
     out_dir.mkdir(parents=True, exist_ok=True)
     train, heldout = generate_problems(seed, sizes.train_size, sizes.heldout_size)
-    train_file = write_parquet(train, out_dir / "train.parquet")
+    share = reference_share(method)
+    dropped = rows_without_reference(len(train), share, seed) if share < 1 else []
+    train_file = write_parquet(train, out_dir / "train.parquet", without_reference=dropped)
     model_dir = base_dir / "model"
     tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
     model = AutoModelForCausalLM.from_pretrained(str(model_dir), torch_dtype="float32").eval()

@@ -196,12 +196,26 @@ def verl_row(problem: SumProblem, index: int, split: str = "train") -> dict[str,
     }
 
 
-def write_parquet(problems: Sequence[SumProblem], path: Path, split: str = "train") -> Path:
+def write_parquet(
+    problems: Sequence[SumProblem], path: Path, split: str = "train", without_reference: Sequence[int] = ()
+) -> Path:
     """The problems as a verl parquet file in ``verl_row_schema()`` (the data pipeline's own writer: unknown keys
-    fail, the schema is explicit, the write is atomic)."""
+    fail, the schema is explicit, the write is atomic). Rows at ``without_reference`` carry no reference solution
+    (as most rows of a public data set: the hint then has to come from somewhere else)."""
     from verl_pdai.data.io import write_parquet as write_rows
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    write_rows([verl_row(p, i, split) for i, p in enumerate(problems)], path)
+    rows = [verl_row(p, i, split) for i, p in enumerate(problems)]
+    for index in without_reference:
+        rows[index]["extra_info"]["reference_solution"] = ""
+    write_rows(rows, path)
     return path
+
+
+def rows_without_reference(count: int, share_with_reference: float, seed: int) -> list[int]:
+    """Which of ``count`` rows lose their reference so that ``share_with_reference`` of them keep one: drawn by
+    ``seed``, the same rows for every method of a seed."""
+    keep = round(count * share_with_reference)
+    order = random.Random(f"references-{seed}").sample(range(count), count)
+    return sorted(order[keep:])
