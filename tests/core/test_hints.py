@@ -829,3 +829,26 @@ def test_import_pulls_in_neither_verl_nor_sympy() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
     assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "so the total is **3**.",
+        "**Answer:** 3",
+        "Answer: **3**",
+        "the result is $\\mathbf{3}$",
+        "\\textbf{3}",
+        "x = 3 (apples)",
+        "the count is `3`",
+    ],
+)
+def test_a_single_digit_answer_in_markdown_or_bold_is_a_leak(text):
+    """A review of harvested references (an LLM's own concise solution states results in markdown): each of these
+    put the answer 3 into a hint."""
+    assert answer_leaks(text, "3")
+
+
+@pytest.mark.parametrize("text", ["we get 3x + 1", "2^3 = 8", "3 * 4 = 12", "the 3 apples", "x_3 = 4", "it is 3(x+1)"])
+def test_a_digit_inside_an_expression_is_not_the_answer(text):
+    assert not answer_leaks(text, "3")

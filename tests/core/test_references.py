@@ -65,6 +65,18 @@ def test_harvest_keeps_a_usable_reference_and_says_why_it_refuses_one():
     assert harvest_reference(leaking, hints, config) == (None, "unusable")
 
 
+def test_a_solution_whose_last_paragraph_is_not_its_answer_is_refused():
+    """A review: a hint never shows the last step, meant to state the answer; with a verification paragraph after the
+    answer (or a response cut off after it) the answer step itself would be in the hint."""
+    config = HarvestConfig()
+    verified = CONCISE + "\n\nCheck: $13^2 = 169$, which matches."
+    assert harvest_reference(verified, hints, config) == (None, "answer_not_last")
+    cut = CONCISE.rsplit("\n\n", 1)[0] + "\n\nSo the diagonal is $\\boxed{13}$.\n\nLet me also"
+    assert harvest_reference(cut, hints, config) == (None, "answer_not_last")
+    no_box = CONCISE.replace("$\\boxed{13}$", "13")
+    assert harvest_reference(no_box, hints, config) == (None, "answer_not_last")
+
+
 def test_the_bank_keeps_the_shortest_reference_per_problem():
     bank = ReferenceBank()
     longer = CONCISE.replace("Taking", "Finally, taking")

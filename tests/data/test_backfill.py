@@ -381,3 +381,46 @@ def test_input_errors_are_one_line_and_write_nothing(tmp_path, capsys, extra, sa
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("verl-pdai backfill-references: error: ") and says in err[0], err
     assert not (tmp_path / "out.parquet").exists() and not (tmp_path / "out.csv").exists()
+
+
+def test_a_file_whose_reference_column_is_null_in_every_row_is_filled(tmp_path):
+    """A review: pyarrow and pandas type an all-null column null, which is exactly a file without references; the
+    run used to score everything and then fail writing ("Invalid null value"), losing the work."""
+    rows = [
+        {
+            "data_source": "mine",
+            "prompt": [{"role": "user", "content": "What is 15% of 240?"}],
+            "ability": "math",
+            "reward_model": {"style": "rule", "ground_truth": "36"},
+            "extra_info": {"index": 0, "problem_id": "mine/0", "reference_solution": None, "reference_source": None},
+        }
+    ]
+    pq.write_table(pa.Table.from_pylist(rows), tmp_path / "train.parquet")
+    assert pq.read_schema(tmp_path / "train.parquet").field("extra_info").type[2].type == pa.null()
+    corpus = tmp_path / "corpus.parquet"
+    pq.write_table(pa.Table.from_pylist([{"q": "What is 15% of 240?", "a": B_CHOSEN}]), corpus)
+    backfill(settings(tmp_path, model=None, corpus=corpus, corpus_problem_key="q", corpus_solution_key="a"))
+    out = pq.read_table(tmp_path / "out.parquet")
+    types = {f.name: f.type for f in out.schema.field("extra_info").type}
+    assert types["reference_solution"] == types[R.SOURCE_FIELD] == types[R.PROVENANCE_FIELD] == pa.string()
+    assert out.to_pylist()[0]["extra_info"]["reference_solution"] == B_CHOSEN
+
+
+def test_rows_of_several_sources_with_their_own_indices_are_told_apart(tmp_path):
+    """A review: a training file merged from sources that each count from 0 was refused ("problem_id occurs twice")
+    though the trainer keys such rows by data_source/index."""
+    rows = [
+        {
+            "data_source": source,
+            "prompt": [{"role": "user", "content": question}],
+            "ability": "math",
+            "reward_model": {"style": "rule", "ground_truth": answer},
+            "extra_info": {"index": 0, "reference_solution": ""},
+        }
+        for source, question, answer in (("srcA", "What is 15% of 240?", "36"), ("srcB", "What is 6 times 7?", "42"))
+    ]
+    pq.write_table(pa.Table.from_pylist(rows), tmp_path / "train.parquet")
+    corpus = tmp_path / "corpus.parquet"
+    pq.write_table(pa.Table.from_pylist([{"q": "What is 15% of 240?", "a": B_CHOSEN}]), corpus)
+    report = backfill(settings(tmp_path, model=None, corpus=corpus, corpus_problem_key="q", corpus_solution_key="a"))
+    assert report["coverage_after"]["with_reference"] == 1

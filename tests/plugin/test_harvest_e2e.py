@@ -306,3 +306,26 @@ def test_state_files_without_references_load_and_malformed_ones_are_refused(run,
     (tmp_path / "broken.json").write_text(json.dumps(broken))
     with pytest.raises(ValueError, match="broken.json is corrupt: .*non-empty strings"):
         trainer.pdai_load_state(str(tmp_path / "broken.json"))
+
+
+def test_with_harvesting_off_a_restored_bank_is_kept_but_never_handed_out():
+    """A review: a run resumed with pdai.harvest.enabled=false kept hinting from the references an earlier run
+    harvested (and an ablation without harvesting would silently have them)."""
+    from omegaconf import OmegaConf
+
+    from verl_pdai.plugin.trainer_harvest import ReferenceHarvester
+    from verl_pdai.plugin.trainer_settings import PdaiSettings
+
+    def harvester(enabled: bool) -> ReferenceHarvester:
+        config = {
+            "algorithm": {"norm_adv_by_std_in_grpo": True},
+            "reward": {"reward_manager": {"name": "pdai_stepwise"}, "reward_kwargs": {}},
+            "pdai": {"harvest": {"enabled": enabled}},
+        }
+        made = ReferenceHarvester(PdaiSettings.from_config(OmegaConf.create(config)))
+        made.bank.offer("p", "Step one.\n\nStep two.\n\nSo $\\boxed{3}$.", step=1)
+        return made
+
+    assert harvester(True).reference_for("p").startswith("Step one")
+    off = harvester(False)
+    assert off.reference_for("p") == "" and off.bank.get("p") is not None

@@ -152,15 +152,24 @@ def validate_fractions(fractions: Sequence[float]) -> tuple[float, ...]:
 
 _NUMERIC = re.compile(r"(-?)(?:(\d+(?:\.\d+)?)|\\frac\{(\d+)\}\{(\d+)\}|(\d+)/(\d+))")
 _NUMBER_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
-# What precedes a value that is stated as a result: "= 2", "is $2", "are two", "answer: 2" (sign allowed).
+# What precedes a value that is stated as a result: "= 2", "is $2", "are two", "answer: 2" (sign allowed), with any
+# markdown or LaTeX emphasis around it ("is **2**", "**Answer:** 2", "is $\mathbf{2}$", "is `2`"): an LLM's own
+# concise solution (a harvested reference) states results that way.
+# one character or one LaTeX command per alternative, no two alternatives matching the same text: linear matching
+_FORMATTING = r"(?:[ \t*_`${]|\\\(|\\\[|\\(?:mathbf|textbf|boldsymbol|bm|mathrm|text|emph)\{)*"
 _RESULT_CUE = re.compile(
     r"(?:=|≈|\\approx|\\boxed\{|\\fbox\{|\b(?:is|are|was|were|be|equals?|gets?|got|gives?|yields?|obtains?"
-    r"|answer)\b:?)[ \t]*(?:\$\$?|\\\(|\\\[|\{)?[ \t]*(?P<minus>-|−)?[ \t]*\Z",
+    r"|answer)\b(?:\*{1,3}|_{1,2})?:?)" + _FORMATTING + r"(?P<minus>-|−)?" + _FORMATTING + r"\Z",
     re.IGNORECASE,
 )
+# A value in bold is a stated result even without a cue ("**3**", "$\mathbf{3}$").
+_BOLD_OPENER = re.compile(r"(?:\*\*|__|\\(?:mathbf|textbf|boldsymbol|bm)\{)[ \t]*(?P<minus>-|−)?[ \t]*\Z")
 _CUE_REACH = 32
-# After a value, these mean it is only part of an expression ("2x", "2^3", "2 + 1", "2 \cdot 3").
-_CONTINUES = re.compile(r"[ \t]*(?:[-+*/^_(!0-9×·−]|\\(?:cdot|times|div|pm|mp|frac|sqrt)(?![A-Za-z]))")
+# After a value, these mean it is only part of an expression ("2x", "2^3", "2 + 1", "2 \cdot 3", "2(x+1)"); an
+# emphasis closer ("**", "__") or a parenthetical after a space ("3 (apples)") does not.
+_CONTINUES = re.compile(
+    r"(?:\(|_(?!_)|[0-9])|[ \t]*(?:[-+/^!×·−]|\*(?!\*)|\\(?:cdot|times|div|pm|mp|frac|sqrt)(?![A-Za-z]))"
+)
 
 
 def _numeric_value(normalized: str) -> Fraction | None:
@@ -213,7 +222,7 @@ def _in_result_position(text: str, needle: str, *, word: bool, negative: bool = 
         if count >= _MAX_OCCURRENCES:
             return True
         window = text[max(0, match.start() - _CUE_REACH) : match.start()]
-        cue = _RESULT_CUE.search(window)
+        cue = _RESULT_CUE.search(window) or _BOLD_OPENER.search(window)
         if cue is None or (cue.group("minus") is not None) != negative:
             continue
         after = match.end()

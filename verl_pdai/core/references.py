@@ -63,6 +63,7 @@ EMPTY = "empty"
 TOO_LONG = "too_long"
 TOO_FEW_STEPS = "too_few_steps"
 UNUSABLE = "unusable"
+ANSWER_NOT_LAST = "answer_not_last"
 
 
 def row_source(value: object) -> str:
@@ -120,6 +121,14 @@ def concise_solution(response: str, thinking: str = "auto") -> str | None:
     return text or None
 
 
+def answer_is_last(text: str) -> bool:
+    """The boxed answer is in the last paragraph. A hint never shows a reference's last step, which is meant to
+    state the answer; a verification paragraph after the answer, or a response cut off after it, would leave the
+    answer step in the hint."""
+    at = text.rfind("\\boxed")
+    return at >= 0 and "\n\n" not in text[at:].strip()
+
+
 def harvest_reference(
     response: str,
     hints: Callable[[str], HintSet],
@@ -136,6 +145,8 @@ def harvest_reference(
         return None, THINKING_OPEN if split_thinking(response).opened or thinking == "required" else EMPTY
     if len(text.encode("utf-8")) > config.max_bytes_per_problem:
         return None, TOO_LONG
+    if not answer_is_last(text):
+        return None, ANSWER_NOT_LAST
     hint_set = hints(text)
     total = hint_set.hints[0].total_steps if hint_set.hints else 0
     if total < config.min_steps:

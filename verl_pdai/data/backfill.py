@@ -102,17 +102,22 @@ def read_rows(path: Path) -> tuple[list[dict[str, Any]], pa.Schema]:
 
 def output_schema(schema: pa.Schema) -> pa.Schema:
     """The input schema with ``extra_info.reference_solution``/``reference_source``/``reference_provenance``
-    appended where missing (strings), so that every output row has them. A changed schema loses the input's
-    metadata (a ``datasets`` features record there would describe the old struct)."""
+    as strings: appended where missing, retyped where the input has them as another type (a column that is null in
+    every row is typed null by pyarrow and pandas: exactly the file without references this command exists for).
+    A changed schema loses the input's metadata (a ``datasets`` features record there would describe the old
+    struct)."""
     import pyarrow as pa
 
     index = schema.get_field_index("extra_info")
     extra = schema.field(index)
+    kept = [
+        pa.field(f.name, pa.string()) if f.name in R.OUTPUT_FIELDS and f.type != pa.string() else f for f in extra.type
+    ]
     present = {f.name for f in extra.type}
     added = [pa.field(name, pa.string()) for name in R.OUTPUT_FIELDS if name not in present]
-    if not added:
+    struct = pa.struct([*kept, *added])
+    if struct == extra.type:
         return schema
-    struct = pa.struct([*extra.type, *added])
     return schema.set(index, extra.with_type(struct)).remove_metadata()
 
 
@@ -383,7 +388,8 @@ def backfill(settings: BackfillSettings, load_backend: Callable[[], GenerationBa
     from verl_pdai.evaluation.data import read_problems
 
     rows, schema = read_rows(settings.data)
-    problems = read_problems(settings.data.stem, settings.data)  # prompts and every accepted answer, as eval reads
+    # prompts and every accepted answer, as eval reads them; ids as the trainer keys rows
+    problems = read_problems(settings.data.stem, settings.data, ids_by_source=True)
     corpus_rows = (
         read_corpus(settings.corpus, settings.corpus_problem_key, settings.corpus_solution_key)
         if settings.corpus is not None

@@ -120,8 +120,12 @@ def _prompt_of(value: object, where: str) -> list[dict[str, str]]:
     raise EvalInputError(f"{where}: 'prompt' must be a list of chat messages with a user message, got {value!r:.120}")
 
 
-def read_problems(benchmark: str, path: Path, limit: int | None = None) -> list[EvalProblem]:
-    """Rows of one benchmark file; the first ``limit`` rows when given."""
+def read_problems(
+    benchmark: str, path: Path, limit: int | None = None, *, ids_by_source: bool = False
+) -> list[EvalProblem]:
+    """Rows of one benchmark file; the first ``limit`` rows when given. Without a ``problem_id`` a row is
+    ``<benchmark>/<index>``, or with ``ids_by_source`` ``<data_source>/<index>`` as the trainer keys a training
+    file that merges several sources (each with its own indices)."""
     import pyarrow.parquet as pq
 
     try:
@@ -134,7 +138,8 @@ def read_problems(benchmark: str, path: Path, limit: int | None = None) -> list[
     seen: set[str] = set()
     for index, row in enumerate(rows[:limit] if limit else rows):
         extra = row.get("extra_info") if isinstance(row.get("extra_info"), Mapping) else {}
-        problem_id = str(extra.get("problem_id") or f"{benchmark}/{extra.get('index', index)}")
+        prefix = row.get("data_source") if ids_by_source and row.get("data_source") else benchmark
+        problem_id = str(extra.get("problem_id") or f"{prefix}/{extra.get('index', index)}")
         if problem_id in seen:
             raise EvalInputError(f"{path}: problem_id {problem_id!r} occurs twice")
         seen.add(problem_id)

@@ -57,8 +57,9 @@ class ReferenceHarvester:
         return self.settings.harvest.enabled and self.settings.reward is not None
 
     def reference_for(self, problem_id: str) -> str:
-        """What the trainer hands a row: the problem's harvested reference, or ""."""
-        return self.bank.get(problem_id) or ""
+        """What the trainer hands a row: the problem's harvested reference, or "" (always "" with harvesting off:
+        a bank restored from an earlier run is kept in the state file, not used)."""
+        return (self.bank.get(problem_id) or "") if self.active else ""
 
     def hints(self, reference: str, ground_truth: Any) -> HintSet:
         """The hint set of a reference exactly as the agent loop builds it."""
@@ -180,9 +181,13 @@ class ReferenceHarvester:
         )
         responses = _column(data, "responses", len(indices))
         limit = self.settings.harvest.max_bytes_per_problem + _TAIL_MARGIN
+        eos = getattr(tokenizer, "eos_token_id", None)
         out: dict[int, str] = {}
         for i, ids in zip(indices, responses, strict=True):
             ids = ids.tolist() if isinstance(ids, torch.Tensor) else list(ids)
+            if eos is not None and eos not in ids[-limit:]:  # cut at the length limit or aborted: not a solution
+                out[i] = ""
+                continue
             text = tokenizer.decode(ids[-limit:], skip_special_tokens=True)
             out[i] = text if len(ids) <= limit or split_thinking(text).closed else ""
         return out
