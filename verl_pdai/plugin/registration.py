@@ -75,10 +75,15 @@ def _register_reward_manager(_: ModuleType) -> None:
 
 def _register_advantage(core_algos: ModuleType) -> None:
     adapter = sys.modules.get("verl_pdai.plugin.advantage")
-    if adapter is not None:  # verl's module was reloaded: its registry is new, our module is not re-run
-        core_algos.ADV_ESTIMATOR_REGISTRY.setdefault("epgrpo", adapter.compute_epgrpo_advantage_verl)
+    if adapter is None:
+        _import_adapter("verl_pdai.plugin.advantage")
         return
-    _import_adapter("verl_pdai.plugin.advantage")
+    # Our adapter is already there. Either it is importing core_algos right now (imported first: its own
+    # decorator registers once core_algos is done), or verl's module was reloaded: a new registry, our module not
+    # re-run, so register its function again.
+    estimator = getattr(adapter, "compute_epgrpo_advantage_verl", None)
+    if estimator is not None:
+        core_algos.ADV_ESTIMATOR_REGISTRY.setdefault("epgrpo", estimator)
 
 
 def _register_trainer_modes(_: ModuleType) -> None:
@@ -107,7 +112,10 @@ class _RunAfterExec(importlib.abc.Loader):
 
     def exec_module(self, module: ModuleType) -> None:
         self._loader.exec_module(module)
-        self._hook(module)
+        try:
+            self._hook(module)
+        except Exception as exc:  # registering ours must never break verl's own import
+            logger.error("verl_pdai: registering with %s failed: %s: %s", module.__name__, type(exc).__name__, exc)
 
     def __getattr__(self, name: str) -> Any:  # get_source, get_resource_reader, ...: the real loader's
         if name.startswith("__") or name in ("_loader", "_hook"):  # copy/pickle probe an instance without them
