@@ -180,3 +180,13 @@ def test_a_third_of_the_rows_keep_their_reference_the_same_rows_for_every_method
     rows = pq.read_table(write_parquet(train, tmp_path / "t.parquet", without_reference=dropped)).to_pylist()
     with_reference = [i for i, row in enumerate(rows) if row["extra_info"]["reference_solution"]]
     assert with_reference == sorted(set(range(48)) - set(dropped))
+
+
+def test_a_torn_metrics_line_is_skipped_not_fatal(tmp_path):
+    """A 24-step run ended in a JSONDecodeError after training: its metrics file held a torn line."""
+    from verl_pdai.learning.run import _per_step_metrics
+
+    good = '{"step": 1, "data": {"pdai/rollout/intervention_rate": 0.5}}'
+    path = tmp_path / "metrics.jsonl"
+    path.write_text(good + '\nectory_spans/max":1,"training/x":0}\n' + good.replace('"step": 1', '"step": 2') + "\n")
+    assert [row["step"] for row in _per_step_metrics(path)] == [1, 2]

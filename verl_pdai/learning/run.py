@@ -249,8 +249,13 @@ def _per_step_metrics(metrics_file: Path) -> list[dict[str, float]]:
     rows = []
     if not metrics_file.exists():
         return rows
-    for line in metrics_file.read_text().splitlines():
-        record = json.loads(line)
+    for line in metrics_file.read_text(errors="replace").splitlines():
+        try:  # a torn line (verl's FileLogger opens its file with "wb": a second logger on the path overwrites)
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if not isinstance(record, dict):
+            continue
         data = record.get("data", record)
         step = int(record.get("step", data.get("training/global_step", len(rows) + 1)))
         row: dict[str, float] = {"step": step}
