@@ -96,9 +96,8 @@ def _check_numbers(args: argparse.Namespace) -> None:
 def run_command(args: argparse.Namespace) -> int:
     """The command; input errors raise BackfillError or EvalInputError (both ValueError)."""
     from verl_pdai.core.config_values import ConfigError
-    from verl_pdai.core.scoring import MAX_NUM_WORKERS, StepwiseConfig
     from verl_pdai.data.backfill import SHIPPED_CORPUS, BackfillError, BackfillSettings, backfill
-    from verl_pdai.evaluation.command import check_model, load_backend
+    from verl_pdai.evaluation.command import check_model, checker_config, load_backend
 
     corpus = SHIPPED_CORPUS if args.sample_corpus else args.from_corpus
     if args.model is None and corpus is None:
@@ -106,11 +105,7 @@ def run_command(args: argparse.Namespace) -> int:
     _check_numbers(args)
     _check_paths(args)
     try:
-        checker = StepwiseConfig(
-            thinking=args.thinking,
-            timeout_s=args.score_timeout,
-            num_workers=args.score_workers or min(os.cpu_count() or 1, MAX_NUM_WORKERS),
-        )
+        checker = checker_config(args)
     except ConfigError as exc:
         raise BackfillError(str(exc)) from exc
     if args.model is not None:

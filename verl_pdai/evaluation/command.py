@@ -13,11 +13,14 @@ import argparse
 import os
 import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from verl_pdai.cli import output_folder_problem
 from verl_pdai.evaluation.backends import GenerationBackend
 from verl_pdai.evaluation.data import BENCHMARKS, EvalInputError
+
+if TYPE_CHECKING:
+    from verl_pdai.core.scoring import StepwiseConfig
 
 BACKENDS = ("vllm", "hf")
 
@@ -39,6 +42,17 @@ def register(commands: Any) -> None:
     parser.add_argument("--limit", type=int, default=None, help="first N problems of each benchmark (smoke runs)")
     add_engine_and_checker_options(parser)
     parser.set_defaults(func=eval_command)
+
+
+def checker_config(args: argparse.Namespace) -> StepwiseConfig:
+    """The checker of ``add_engine_and_checker_options``' flags (ConfigError names a bad value)."""
+    from verl_pdai.core.scoring import MAX_NUM_WORKERS, StepwiseConfig
+
+    return StepwiseConfig(
+        thinking=args.thinking,
+        timeout_s=args.score_timeout,
+        num_workers=args.score_workers or min(os.cpu_count() or 1, MAX_NUM_WORKERS),
+    )
 
 
 def add_engine_and_checker_options(parser: argparse.ArgumentParser) -> None:
@@ -144,7 +158,6 @@ def make_backend(args: argparse.Namespace, model_path: str) -> GenerationBackend
 def run_command(args: argparse.Namespace, backend: GenerationBackend | None = None) -> int:
     """The command with an optional ready backend (tests pass a scripted one); errors raise EvalInputError."""
     from verl_pdai.core.config_values import ConfigError
-    from verl_pdai.core.scoring import MAX_NUM_WORKERS, StepwiseConfig
     from verl_pdai.evaluation.checkpoint import resolve_model
     from verl_pdai.evaluation.data import data_files, parse_benchmarks, read_problems
     from verl_pdai.evaluation.runner import EvalSettings, run_evaluation
@@ -157,11 +170,7 @@ def run_command(args: argparse.Namespace, backend: GenerationBackend | None = No
     files = data_files(args.data_dir, benchmarks, args.data or [])
     problems = [p for name, path in files.items() for p in read_problems(name, path, args.limit)]
     try:
-        checker = StepwiseConfig(
-            thinking=args.thinking,
-            timeout_s=args.score_timeout,
-            num_workers=args.score_workers or min(os.cpu_count() or 1, MAX_NUM_WORKERS),
-        )
+        checker = checker_config(args)
     except ConfigError as exc:
         raise EvalInputError(str(exc)) from exc
     if backend is None:
